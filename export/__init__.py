@@ -1,0 +1,1 @@
+"""myqasr.export: the only part of myqasr that imports ExecuTorch."""

@@ -1,0 +1,66 @@
+"""Size model: how many bytes a model takes on disk for a given per-layer format assignment.
+
+MB means 10^6 bytes everywhere. The numbers are those of the serialized program for a backend: packed weights
+(8 bits -> 1 byte, 4 bits -> half a byte), one fp32 scale per channel or group, fp32 bias, and every parameter
+outside the quantizable layers (norms, positional tables) in fp32, plus a fixed per-program and per-layer
+overhead. The "xnnpack" profile's constants are calibrated against real .pte bytes by myqasr.export.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .formats import Format
+from .layers import Layer
+
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    name: str
+    scale_bytes: int = 4              # bytes per stored scale
+    program_overhead: int = 0         # fixed bytes of the file (flatbuffer, delegate headers, method graph)
+    layer_overhead: int = 0           # bytes per layer (per delegated op / tensor metadata)
+    tied_copies: int = 1              # copies of a tied embedding table in the file
+    packed_storage: bool = True       # False: weights stored at the container width (research ladder: no)
+
+
+PROFILES = {
+    "xnnpack": BackendProfile("xnnpack"),
+    # The paper's accounting: b-bit weights take b bits, no scale or overhead (simulation only).
+    "research": BackendProfile("research", scale_bytes=0),
+}
+
+
+def storage_bits(fmt: Format) -> int:
+    """Bits one weight takes in the file: XNNPACK stores 8 or 4 bits (or fp32)."""
+    if fmt.bits >= 32:
+        return 32
+    return 4 if fmt.bits <= 4 else 8
+
+
+def layer_bytes(layer: Layer, fmt: Format, profile: BackendProfile) -> int:
+    """Bytes of one layer (weights + scales + bias) in the given format."""
+    bias = 4 * layer.out_channels if layer.bias else 0
+    if not fmt.quantized:
+        weight = 4 * layer.numel
+        scales = 0
+    else:
+        bits = storage_bits(fmt) if profile.packed_storage and profile.name != "research" else fmt.bits
+        weight = math.ceil(layer.numel * bits / 8)
+        if fmt.granularity == "per_group":
+            n_scales = layer.numel // fmt.group_size
+        else:
+            n_scales = layer.out_channels
+        scales = n_scales * profile.scale_bytes
+    copies = profile.tied_copies if layer.tied_to else 1
+    return copies * (weight + scales) + bias + profile.layer_overhead
+
+
+def model_bytes(layers: list[Layer], formats: dict[str, Format], rest_params: int, profile: BackendProfile) -> int:
+    """Total bytes: quantizable layers in their formats + everything else in fp32 + program overhead."""
+    total = profile.program_overhead + 4 * rest_params
+    for layer in layers:
+        total += layer_bytes(layer, formats[layer.name], profile)
+    return total
