@@ -8,6 +8,10 @@ on two neighbouring rungs at most (the "uniformity constraint").
   "ascending"  - the least sensitive layer (smallest statistic) steps down first (the paper's printed Algorithm 1)
   "descending" - the most sensitive layer steps down first (the authors' released script)
   "random"     - shuffled (ablation), `seed`
+
+Beyond the paper, `refill` (default on) spends the slack the last step left: a single step of a large layer (the
+20 M-parameter token table of tiny.en) can undershoot the budget by megabytes, so layers stepped down in the last
+round step back up, last-stepped first, while the model still fits. Levels stay within one rung of each other.
 """
 from __future__ import annotations
 
@@ -61,7 +65,8 @@ def visit_order(layers: list[Layer], sensitivity: dict[str, float], order: str, 
 
 
 def allocate(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: int, ladder: dict[str, list[Format]],
-             rest_params: int, profile: BackendProfile, order: str = DEFAULT_ORDER, seed: int = 0) -> dict[str, Format]:
+             rest_params: int, profile: BackendProfile, order: str = DEFAULT_ORDER, seed: int = 0,
+             refill: bool = True) -> dict[str, Format]:
     """Per-layer formats whose predicted size is <= budget_bytes (myQASR Algorithm 1 on a real ladder)."""
     smallest, largest = size_range(layers, ladder, rest_params, profile)
     if budget_bytes < smallest:
@@ -72,14 +77,27 @@ def allocate(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: i
     formats = {l.name: rungs[l.name][0] for l in layers}
     size = model_bytes(layers, formats, rest_params, profile)
     visit = visit_order(layers, sensitivity, order, seed)
+
+    def step(layer: Layer, delta: int) -> int:
+        old = formats[layer.name]
+        level[layer.name] += delta
+        formats[layer.name] = rungs[layer.name][level[layer.name]]
+        return layer_bytes(layer, formats[layer.name], profile) - layer_bytes(layer, old, profile)
+
+    last_round: list[Layer] = []
     while size > budget_bytes:
+        last_round = []
         for layer in visit:
             if level[layer.name] + 1 >= len(rungs[layer.name]):
                 continue
-            old = formats[layer.name]
-            level[layer.name] += 1
-            formats[layer.name] = rungs[layer.name][level[layer.name]]
-            size += layer_bytes(layer, formats[layer.name], profile) - layer_bytes(layer, old, profile)
+            size += step(layer, +1)
+            last_round.append(layer)
             if size <= budget_bytes:
                 break
+    if refill:
+        for layer in reversed(last_round):
+            up = layer_bytes(layer, rungs[layer.name][level[layer.name] - 1], profile) - \
+                 layer_bytes(layer, formats[layer.name], profile)
+            if size + up <= budget_bytes:
+                size += step(layer, -1)
     return formats

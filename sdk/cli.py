@@ -114,7 +114,7 @@ def out_paths(out: str, budgets: list[float]) -> list[Path]:
 def cmd_plan(a) -> int:
     from .audio import load_clips
     from .models import load_model
-    from .plan import plan
+    from .plan import check_budgets, plan
     from .report import plot_bits, scheme_summary
     from .scheme import save_scheme
 
@@ -124,8 +124,12 @@ def cmd_plan(a) -> int:
     for p in paths:
         if not p.parent.is_dir():
             raise MyqasrError(f"{p}: output directory {p.parent} does not exist")
-    loaded = load_model(a.model)
+    for b in a.budget_mb:
+        if not b > 0:
+            raise MyqasrError(f"--budget-mb: budget must be a positive number of MB, got {b:g}")
     clips = load_clips(a.clips or _sample_clips("calib"))
+    loaded = load_model(a.model)
+    check_budgets(loaded, a.budget_mb, config)
     stats = statistics_for(a, loaded, clips)
     for budget, path in zip(a.budget_mb, paths):
         scheme = plan(loaded, stats, budget, config, clips=clips)
@@ -184,8 +188,23 @@ def cmd_info(a) -> int:
 COMMANDS = {"plan": cmd_plan, "eval": cmd_eval, "info": cmd_info, "stats": cmd_stats}
 
 
-def main(argv=None) -> int:
+def quiet_libraries() -> None:
+    """Keep library chatter (transformers deprecations, torchao's missing GPU kernels) out of a user's terminal."""
+    import logging
+    import warnings
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")   # also silences "Loading weights" bars
+    for name in ("torchao", "torch._dynamo", "torch.utils._pytree", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def main(argv=None) -> int:
+    quiet_libraries()
     parser = build_parser()
     a = parser.parse_args(argv)
     try:

@@ -54,6 +54,28 @@ def compute_statistics(loaded, clips, progress: bool = True) -> Statistics:
                               weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress)
 
 
+def reachable_bytes(loaded, config: PlanConfig = PlanConfig()) -> tuple[int, int]:
+    """(smallest, largest) predicted bytes this model can take with the config's ladder."""
+    from .allocate import size_range
+    layers = adapter_for(loaded.arch, loaded.processor).layers(loaded.model)
+    ladder = get_ladder(config.ladder, config.group_size, config.bits)
+    profile = PROFILES[config.ladder if config.ladder == "research" else "xnnpack"]
+    return size_range(layers, ladder, rest_params(loaded.model, layers), profile)
+
+
+def check_budgets(loaded, budgets_mb, config: PlanConfig = PlanConfig()) -> None:
+    """Fail early (before any forward pass) on a budget that no allocation can meet."""
+    smallest, _ = reachable_bytes(loaded, config)
+    for b in budgets_mb:
+        if b is None:
+            continue
+        if not b > 0:
+            raise MyqasrError(f"budget must be a positive number of MB, got {b:g}")
+        if round(b * MB) < smallest:
+            raise MyqasrError(f"budget {b:g} MB is below the smallest reachable size {smallest / MB:.3f} MB "
+                              f"for {loaded.model_id} with the {config.ladder} ladder")
+
+
 def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig = PlanConfig(), clips=None,
          progress: bool = True) -> Scheme:
     """A scheme for `budget_mb` (10^6 bytes; None = no budget, stay at full precision) from existing statistics."""

@@ -51,14 +51,18 @@ def plot_bits(scheme: Scheme, path) -> None:
     ax.set_xticks(list(xs))
     ax.set_xticklabels([short_name(p.name) for p in scheme.layers], rotation=90, fontsize=5)
     ax.set_yscale("log", base=2)
+    ax.set_ylim(1.5, 40)
     ax.set_yticks([2, 4, 8, 16, 32])
     ax.set_yticklabels(["2", "4", "8", "16", "32"])
     ax.set_ylabel("weight bits")
+    sens = ax.twinx()
+    sens.plot(list(xs), [max(p.sensitivity, 1e-9) for p in scheme.layers], "k.", markersize=3)
+    sens.set_yscale("log")
+    sens.set_ylabel(f"sensitivity ({scheme.allocation.get('metric', 'median')} |output|)", fontsize=8)
     budget = "none" if scheme.budget_bytes is None else f"{scheme.budget_bytes / MB:.1f} MB"
     ax.set_title(f"{scheme.model_id}: budget {budget}, predicted {scheme.predicted_bytes / MB:.2f} MB", fontsize=9)
-    for kind, c in colors.items():
-        ax.bar([], [], color=c, label=kind)
-    ax.legend(fontsize=7, loc="upper right")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], fontsize=7, loc="upper left")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130)

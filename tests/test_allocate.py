@@ -68,3 +68,16 @@ def test_group_rung_skipped_when_group_does_not_divide():
     odd = [Layer("odd", "linear", (8, 40))]
     fm = uniform(odd, XNN, 2)
     assert fm["odd"].bits == 8
+
+
+def test_refill_uses_the_slack_of_a_big_last_step():
+    layers = [Layer(f"s{i}", "linear", (64, 64)) for i in range(6)] + [Layer("big", "linear", (4096, 64))]
+    sens = {l.name: float(i) for i, l in enumerate(layers)}
+    int8 = {l.name: XNN["linear"][1] for l in layers}
+    small_saving = layer_bytes(layers[0], XNN["linear"][1], PROFILE) - layer_bytes(layers[0], XNN["linear"][2], PROFILE)
+    budget = model_bytes(layers, int8, 0, PROFILE) - 6 * small_saving - 500   # the big layer (visited last) must step
+    plain = allocate(layers, sens, budget, XNN, 0, PROFILE, refill=False)
+    filled = allocate(layers, sens, budget, XNN, 0, PROFILE)
+    size_plain, size_filled = (model_bytes(layers, f, 0, PROFILE) for f in (plain, filled))
+    assert size_plain < size_filled <= budget
+    assert all(f.bits == 8 for n, f in filled.items() if n != "big") and filled["big"].bits == 4

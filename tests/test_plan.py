@@ -82,3 +82,30 @@ def test_research_ladder_plans_paper_widths(embedded, stats):
     scheme = plan(embedded, stats, 40.0, PlanConfig(ladder="research", bits=(8, 6, 4, 3)))
     widths = {p.format.bits for p in scheme.layers}
     assert widths <= {32, 8, 6, 4, 3} and len(widths) <= 2
+
+
+def test_wav2vec2_ctc_plan_simulate_and_transcribe(tmp_path, clips):
+    """Wav2Vec2ForCTC end to end on a small random-weight model (no real wav2vec2 weights are reachable offline)."""
+    from tiny_models import tiny_wav2vec2
+    from myqasr.models import load_model
+    loaded = load_model(tiny_wav2vec2(tmp_path))
+    assert loaded.arch == "wav2vec2"
+    stats = compute_statistics(loaded, clips[:2], progress=False)
+    layers = adapter_for("wav2vec2", loaded.processor).layers(loaded.model)
+    kinds = {l.kind for l in layers}
+    assert kinds == {"linear", "conv1d"} and "lm_head" in stats.layers
+    assert any("pos_conv_embed" in l.name for l in layers)   # the weight-normed positional conv is quantized too
+    smallest, largest = size_range(layers, get_ladder("xnnpack"), rest_params(loaded.model, layers),
+                                   PROFILES["xnnpack"])
+    scheme = plan(loaded, stats, (smallest + largest) / 2 / MB)
+    assert scheme.predicted_bytes <= (smallest + largest) / 2 and scheme.arch == "wav2vec2"
+    assert any(p.format.quantized for p in scheme.layers)
+    sim = simulate(loaded.model, scheme)
+    adapter = adapter_for("wav2vec2", loaded.processor)
+    texts = adapter.transcribe(sim, [c.audio for c in clips[:2]])
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    import torch
+    x = adapter.inputs(clips[0].audio)
+    with torch.no_grad():
+        fp, q = loaded.model(x).logits, sim(x).logits
+    assert fp.shape == q.shape and 0 < float((fp - q).abs().max()) < float(fp.abs().max())
