@@ -34,7 +34,11 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/myqasr personalize --budget-mb $(BUDGET) --out $(OUT)/model.pte --threads $(THREADS)
 
-test: $(STAMP) $(APT_STAMP)
+# The Android app: JUnit + ExecuTorch API compile check + signed APK with Debian tools (fetches its own tools).
+test-android:
+	bash android_demo/scripts/run_all_checks.sh
+
+test: $(STAMP) $(APT_STAMP) test-android
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP) $(APT_STAMP)

@@ -1,0 +1,563 @@
+package org.myqasr.demo;
+
+import android.Manifest;
+import android.app.Activity;
+import android.content.ClipData;
+import android.content.Intent;
+import android.content.pm.PackageManager;
+import android.database.Cursor;
+import android.net.Uri;
+import android.os.Bundle;
+import android.provider.OpenableColumns;
+import android.view.View;
+import android.widget.AdapterView;
+import android.widget.ArrayAdapter;
+import android.widget.Button;
+import android.widget.EditText;
+import android.widget.Spinner;
+import android.widget.TextView;
+
+import java.io.File;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.text.SimpleDateFormat;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import org.myqasr.demo.core.AsrException;
+import org.myqasr.demo.core.DemoSession;
+import org.myqasr.demo.core.LoadedModel;
+import org.myqasr.demo.core.ModelFiles;
+import org.myqasr.demo.core.RuntimeCheck;
+import org.myqasr.demo.core.WavReader;
+
+/**
+ * The demo screen: pick or find a {@code .pte} + {@code .vocab.json}, pick or record WAV clips, transcribe,
+ * benchmark. All work runs on one worker thread through {@link DemoSession}; every failure becomes a line
+ * in the output, never a crash.
+ */
+public class MainActivity extends Activity {
+    private static final int REQ_PTE = 1;
+    private static final int REQ_VOCAB = 2;
+    private static final int REQ_WAV = 3;
+    private static final int REQ_MIC = 4;
+    private static final int MAX_OUTPUT_CHARS = 40000;
+
+    private final ExecutorService worker = Executors.newSingleThreadExecutor();
+    private final DemoSession session = new DemoSession();
+    private final List<File> clips = new ArrayList<File>();
+    private LoadedModel.Loader loader;
+    private String runtimeProblem;
+    /** The chosen model and vocabulary: written by the worker thread, read by the screen. */
+    private volatile File pte;
+    private volatile File vocab;
+    /** Status lines computed on the worker thread after each task (the session is the worker's alone). */
+    private volatile String idleStatus = "";
+    private WavRecorder recorder;
+
+    private TextView status;
+    private TextView output;
+    private Spinner clipSpinner;
+    private ArrayAdapter<String> clipNames;
+    private EditText runs;
+    private Button recordButton;
+
+    /** A unit of work for the worker thread; its return value is appended to the output. */
+    private interface Task {
+        String run() throws Exception;
+    }
+
+    @Override
+    protected void onCreate(Bundle state) {
+        super.onCreate(state);
+        setContentView(R.layout.activity_main);
+        status = (TextView) findViewById(R.id.status);
+        output = (TextView) findViewById(R.id.output);
+        runs = (EditText) findViewById(R.id.runs);
+        recordButton = (Button) findViewById(R.id.record);
+        clipSpinner = (Spinner) findViewById(R.id.clips);
+        clipNames = new ArrayAdapter<String>(this, android.R.layout.simple_spinner_item, new ArrayList<String>());
+        clipNames.setDropDownViewResource(android.R.layout.simple_spinner_dropdown_item);
+        clipSpinner.setAdapter(clipNames);
+        clipSpinner.setOnItemSelectedListener(new AdapterView.OnItemSelectedListener() {
+            @Override
+            public void onItemSelected(AdapterView<?> parent, View view, int position, long id) {
+                describeClip(clips.get(position));
+            }
+
+            @Override
+            public void onNothingSelected(AdapterView<?> parent) {
+            }
+        });
+
+        runtimeProblem = RuntimeCheck.missingReason(getClassLoader());
+        loader = runtimeProblem == null ? ExecuTorchModel.LOADER : new LoadedModel.Loader() {
+            @Override
+            public LoadedModel load(File file) throws AsrException {
+                throw new AsrException(runtimeProblem);
+            }
+        };
+
+        click(R.id.pick_model, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                pick(REQ_PTE, "*/*", false);
+            }
+        });
+        click(R.id.pick_vocab, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                pick(REQ_VOCAB, "*/*", false);
+            }
+        });
+        click(R.id.add_clips, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                pick(REQ_WAV, "audio/*", true);
+            }
+        });
+        click(R.id.record, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                toggleRecording();
+            }
+        });
+        click(R.id.transcribe, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                transcribe(selectedClips(false));
+            }
+        });
+        click(R.id.transcribe_all, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                transcribe(selectedClips(true));
+            }
+        });
+        click(R.id.benchmark, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                benchmark();
+            }
+        });
+        click(R.id.clear, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                output.setText("");
+            }
+        });
+
+        idleStatus = statusText(); // nothing is running yet, so reading the session here is safe
+        showStatus(null);
+        if (runtimeProblem != null) {
+            append(runtimeProblem);
+        }
+        scanFolders();
+    }
+
+    private void click(int id, View.OnClickListener l) {
+        findViewById(id).setOnClickListener(l);
+    }
+
+    private File modelsDir() {
+        return new File(getFilesDir(), "models");
+    }
+
+    private File clipsDir() {
+        return new File(getFilesDir(), "clips");
+    }
+
+    /** Folders searched for models and clips: the adb-reachable app folder first, then picked copies. */
+    private List<File> folders() {
+        return ModelFiles.dirs(getExternalFilesDir(null), modelsDir(), clipsDir());
+    }
+
+    /** Finds what was pushed with adb or picked before: the newest .pte with its vocabulary, and all clips. */
+    private void scanFolders() {
+        run("Looking for models and clips", new Task() {
+            @Override
+            public String run() throws Exception {
+                List<File> ptes = ModelFiles.list(folders(), ModelFiles.PTE);
+                final List<File> wavs = ModelFiles.list(folders(), ModelFiles.WAV);
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        setClips(wavs);
+                    }
+                });
+                File external = getExternalFilesDir(null);
+                String where = "Files pushed to " + (external == null ? "(no external storage)" : external.getPath())
+                        + " are found at start.";
+                if (ptes.isEmpty()) {
+                    return "No model yet: pick a .pte and its .vocab.json. " + where;
+                }
+                pte = ptes.get(0);
+                vocab = ModelFiles.vocabFor(pte, ModelFiles.list(folders(), ModelFiles.VOCAB));
+                if (vocab == null) {
+                    return "Found " + pte.getName() + " but no " + ModelFiles.vocabNameFor(pte.getName())
+                            + ": pick its vocabulary. " + where;
+                }
+                return load();
+            }
+        });
+    }
+
+    /** Runs on the worker thread. */
+    private String load() throws AsrException {
+        DemoSession.Loaded info = session.load(pte, vocab, loader);
+        return info.summary();
+    }
+
+    private void pick(int request, String mime, boolean multiple) {
+        Intent i = new Intent(Intent.ACTION_OPEN_DOCUMENT);
+        i.addCategory(Intent.CATEGORY_OPENABLE);
+        i.setType(mime);
+        i.putExtra(Intent.EXTRA_ALLOW_MULTIPLE, multiple);
+        try {
+            startActivityForResult(i, request);
+        } catch (android.content.ActivityNotFoundException e) {
+            append("No file picker on this device: push files with adb instead (see README).");
+        }
+    }
+
+    @Override
+    protected void onActivityResult(final int request, int result, Intent data) {
+        if (result != RESULT_OK || data == null) {
+            return;
+        }
+        final List<Uri> uris = new ArrayList<Uri>();
+        ClipData many = data.getClipData();
+        if (many != null) {
+            for (int k = 0; k < many.getItemCount(); k++) {
+                uris.add(many.getItemAt(k).getUri());
+            }
+        } else if (data.getData() != null) {
+            uris.add(data.getData());
+        }
+        run("Copying " + uris.size() + " file(s)", new Task() {
+            @Override
+            public String run() throws Exception {
+                File dir = request == REQ_WAV ? clipsDir() : modelsDir();
+                List<File> copied = new ArrayList<File>();
+                for (Uri u : uris) {
+                    copied.add(copy(u, dir));
+                }
+                if (request == REQ_WAV) {
+                    final List<File> wavs = ModelFiles.list(folders(), ModelFiles.WAV);
+                    runOnUiThread(new Runnable() {
+                        @Override
+                        public void run() {
+                            setClips(wavs);
+                        }
+                    });
+                    StringBuilder b = new StringBuilder();
+                    for (File f : copied) {
+                        b.append(b.length() == 0 ? "" : "\n").append(clipInfo(f));
+                    }
+                    return b.toString();
+                }
+                File f = copied.get(0);
+                if (request == REQ_PTE) {
+                    pte = f;
+                    File sidecar = ModelFiles.vocabFor(pte, ModelFiles.list(folders(), ModelFiles.VOCAB));
+                    if (sidecar != null && sidecar.getName().equals(ModelFiles.vocabNameFor(pte.getName()))) {
+                        vocab = sidecar;
+                    }
+                } else {
+                    vocab = f;
+                }
+                if (vocab == null) {
+                    return "Model " + pte.getName() + " copied: now pick its .vocab.json.";
+                }
+                if (pte == null) {
+                    return "Vocabulary " + vocab.getName() + " copied: now pick the .pte.";
+                }
+                return load();
+            }
+        });
+    }
+
+    /** Copies a picked document into {@code dir} under its display name, via a temporary file. */
+    private File copy(Uri uri, File dir) throws IOException {
+        String name = displayName(uri).replaceAll("[/\\\\:*?\"<>|]", "_");
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            throw new IOException("cannot create " + dir);
+        }
+        File dest = new File(dir, name);
+        File tmp = new File(dir, name + ".part");
+        InputStream in = getContentResolver().openInputStream(uri);
+        if (in == null) {
+            throw new IOException("cannot open " + name);
+        }
+        OutputStream out = null;
+        boolean ok = false;
+        try {
+            out = new FileOutputStream(tmp);
+            byte[] buf = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                out.write(buf, 0, n);
+            }
+            out.close();
+            out = null;
+            ok = tmp.renameTo(dest);
+            if (!ok) {
+                throw new IOException("cannot rename " + tmp.getName());
+            }
+        } finally {
+            in.close();
+            if (out != null) {
+                out.close();
+            }
+            if (!ok) {
+                tmp.delete();
+            }
+        }
+        return dest;
+    }
+
+    private String displayName(Uri uri) {
+        Cursor c = getContentResolver().query(uri, new String[] {OpenableColumns.DISPLAY_NAME}, null, null, null);
+        if (c != null) {
+            try {
+                if (c.moveToFirst() && !c.isNull(0)) {
+                    return c.getString(0);
+                }
+            } finally {
+                c.close();
+            }
+        }
+        String last = uri.getLastPathSegment();
+        return last == null ? "picked" : last;
+    }
+
+    private static String clipInfo(File f) {
+        try {
+            return f.getName() + ": " + WavReader.read(f, DemoSession.MAX_CLIP_SECONDS).describe();
+        } catch (AsrException e) {
+            return e.getMessage();
+        }
+    }
+
+    private void describeClip(final File f) {
+        run(null, new Task() {
+            @Override
+            public String run() {
+                return clipInfo(f);
+            }
+        });
+    }
+
+    private void setClips(List<File> files) {
+        clips.clear();
+        clips.addAll(files);
+        clipNames.clear();
+        for (File f : files) {
+            clipNames.add(f.getName());
+        }
+        clipNames.notifyDataSetChanged();
+    }
+
+    private List<File> selectedClips(boolean all) {
+        if (all) {
+            return new ArrayList<File>(clips);
+        }
+        List<File> one = new ArrayList<File>();
+        int p = clipSpinner.getSelectedItemPosition();
+        if (p >= 0 && p < clips.size()) {
+            one.add(clips.get(p));
+        }
+        return one;
+    }
+
+    private void transcribe(final List<File> files) {
+        if (files.isEmpty()) {
+            append("No clip: add WAV clips or record one.");
+            return;
+        }
+        run("Transcribing " + files.size() + " clip(s)", new Task() {
+            @Override
+            public String run() throws Exception {
+                StringBuilder b = new StringBuilder();
+                for (File f : files) {
+                    String line;
+                    try {
+                        line = session.transcribe(session.readClip(f)).describe();
+                    } catch (AsrException e) {
+                        line = f.getName() + ": " + e.getMessage();
+                    }
+                    b.append(b.length() == 0 ? "" : "\n").append(line);
+                }
+                return b.toString();
+            }
+        });
+    }
+
+    private void benchmark() {
+        final List<File> one = selectedClips(false);
+        if (one.isEmpty()) {
+            append("No clip: add WAV clips or record one.");
+            return;
+        }
+        final int n;
+        try {
+            n = Integer.parseInt(runs.getText().toString().trim());
+        } catch (NumberFormatException e) {
+            append("N must be a whole number of runs, e.g. 10.");
+            return;
+        }
+        run("Benchmarking " + one.get(0).getName() + " x" + n, new Task() {
+            @Override
+            public String run() throws Exception {
+                return session.benchmark(session.readClip(one.get(0)), n).describe();
+            }
+        });
+    }
+
+    private void toggleRecording() {
+        if (recorder != null) {
+            recorder.stop();
+            return;
+        }
+        if (checkSelfPermission(Manifest.permission.RECORD_AUDIO) != PackageManager.PERMISSION_GRANTED) {
+            requestPermissions(new String[] {Manifest.permission.RECORD_AUDIO}, REQ_MIC);
+            return;
+        }
+        startRecording();
+    }
+
+    @Override
+    public void onRequestPermissionsResult(int request, String[] permissions, int[] results) {
+        if (request != REQ_MIC) {
+            return;
+        }
+        if (results.length > 0 && results[0] == PackageManager.PERMISSION_GRANTED) {
+            startRecording();
+        } else {
+            append("Recording needs the microphone permission.");
+        }
+    }
+
+    private void startRecording() {
+        File dir = clipsDir();
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            append("Cannot create " + dir);
+            return;
+        }
+        String name = "rec-" + new SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(new Date()) + ".wav";
+        recorder = new WavRecorder(new File(dir, name), new WavRecorder.Listener() {
+            @Override
+            public void onFinished(final File file, final String error) {
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        recorder = null;
+                        recordButton.setText(R.string.record);
+                        if (error != null) {
+                            append(error);
+                            return;
+                        }
+                        setClips(ModelFiles.list(folders(), ModelFiles.WAV));
+                        int p = clips.indexOf(file);
+                        if (p >= 0) {
+                            clipSpinner.setSelection(p);
+                        }
+                        append("Recorded " + clipInfo(file));
+                    }
+                });
+            }
+        });
+        try {
+            recorder.start();
+            recordButton.setText(R.string.stop);
+            append("Recording (up to " + (int) DemoSession.MAX_CLIP_SECONDS + " s)...");
+        } catch (AsrException e) {
+            recorder = null;
+            append(e.getMessage());
+        }
+    }
+
+    /** Runs a task on the worker thread; its result or its failure is appended to the output. */
+    private void run(final String label, final Task task) {
+        if (label != null) {
+            showStatus(label + "...");
+        }
+        worker.execute(new Runnable() {
+            @Override
+            public void run() {
+                String text;
+                try {
+                    text = task.run();
+                } catch (AsrException e) {
+                    text = "Error: " + e.getMessage();
+                } catch (IOException e) {
+                    text = "Error: cannot read or copy the file (" + e.getMessage() + ")";
+                } catch (OutOfMemoryError e) {
+                    text = "Error: out of memory (the model or clip is too large for this phone)";
+                } catch (Throwable e) {
+                    text = "Unexpected error: " + e;
+                }
+                final String shown = text;
+                idleStatus = statusText();
+                runOnUiThread(new Runnable() {
+                    @Override
+                    public void run() {
+                        showStatus(null);
+                        append(shown);
+                    }
+                });
+            }
+        });
+    }
+
+    private void showStatus(String busy) {
+        status.setText(busy == null ? idleStatus : idleStatus + "\n" + busy);
+    }
+
+    /** Runs on the worker thread (or before it has work). */
+    private String statusText() {
+        StringBuilder b = new StringBuilder();
+        b.append(runtimeProblem == null ? "ExecuTorch " + RuntimeCheck.EXECUTORCH_VERSION + " runtime: bundled"
+                : "ExecuTorch runtime: NOT bundled (CI build)");
+        File p = pte;
+        File v = vocab;
+        b.append("\nModel: ").append(p == null ? "none" : p.getName())
+                .append("   Vocabulary: ").append(v == null ? "none" : v.getName());
+        DemoSession.Loaded info = session.loaded();
+        b.append(info != null ? "\nLoaded (" + info.arch + ")" : p != null && v != null ? "\nNot loaded" : "");
+        return b.toString();
+    }
+
+    private void append(String text) {
+        if (text == null || text.isEmpty()) {
+            return;
+        }
+        CharSequence old = output.getText();
+        String joined = old.length() == 0 ? text : old + "\n\n" + text;
+        if (joined.length() > MAX_OUTPUT_CHARS) {
+            joined = joined.substring(joined.length() - MAX_OUTPUT_CHARS);
+        }
+        output.setText(joined);
+    }
+
+    @Override
+    protected void onDestroy() {
+        if (recorder != null) {
+            recorder.stop();
+        }
+        worker.execute(new Runnable() {
+            @Override
+            public void run() {
+                session.close();
+            }
+        });
+        worker.shutdown();
+        super.onDestroy();
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build app/src/main into a signed APK with Debian tools only (aapt, javac, dx, zipalign, apksigner) and check
+# it. Same sources as the Gradle build; the ExecuTorch API jar is on the compile classpath only, so the APK has
+# no runtime and says so on screen. Output: build/myqasr-demo-debian.apk.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+for f in "$ANDROID_JAR" "$DX_JAR" "$ET_API_JAR"; do require_file "$f"; done
+
+OUT=$BUILD/apk
+APK=$BUILD/myqasr-demo-debian.apk
+KEYSTORE=$TOOLS/debug.keystore
+rm -rf "$OUT" "$APK"
+mkdir -p "$OUT/obj" "$OUT/dex"
+
+step "aapt: resources and R.java"
+gen_r_java "$OUT"
+
+step "javac: Java 8 bytecode against android.jar (API $MIN_SDK) + the ExecuTorch API, -Werror"
+# shellcheck disable=SC2046
+javac_android -d "$OUT/obj" $(all_main_sources) $(find "$OUT/gen" -name '*.java')
+
+step "dx: classes.dex"
+java -jar "$DX_JAR" --dex --min-sdk-version="$MIN_SDK" --output="$OUT/dex/classes.dex" "$OUT/obj"
+
+step "aapt + zipalign + apksigner"
+aapt package -f -M "$OUT/AndroidManifest.xml" -S "$APP/src/main/res" -I "$ANDROID_JAR" \
+  --min-sdk-version "$MIN_SDK" --target-sdk-version "$TARGET_SDK" --version-code "$VERSION_CODE" \
+  --version-name "$VERSION_NAME" -F "$OUT/unaligned.apk"
+(cd "$OUT/dex" && aapt add ../unaligned.apk classes.dex >/dev/null)
+zipalign -f -p 4 "$OUT/unaligned.apk" "$OUT/aligned.apk"
+if [ ! -f "$KEYSTORE" ]; then
+  keytool -genkeypair -keystore "$KEYSTORE.tmp" -storepass android -keypass android -alias androiddebugkey \
+    -keyalg RSA -keysize 2048 -validity 10000 -dname "CN=Android Debug,O=Android,C=US" 2>/dev/null
+  mv "$KEYSTORE.tmp" "$KEYSTORE"
+fi
+apksigner sign --ks "$KEYSTORE" --ks-pass pass:android --key-pass pass:android --ks-key-alias androiddebugkey \
+  --out "$APK" "$OUT/aligned.apk"
+
+step "verify"
+verify=$(apksigner verify --verbose "$APK")
+echo "$verify" | grep -E '^Verified using v[123]'
+echo "$verify" | grep -q '^Verified using v2 scheme (APK Signature Scheme v2): true' || die "apksigner: no v2 signature"
+zipalign -c -p 4 "$APK" || die "zipalign -c failed"
+badging=$(aapt dump badging "$APK")
+echo "$badging" | grep -E "^(package|sdkVersion|targetSdkVersion|application-label|launchable-activity|uses-permission):"
+expect() { echo "$badging" | grep -qF "$1" || die "aapt dump badging: missing $1"; }
+expect "package: name='$APP_ID' versionCode='$VERSION_CODE' versionName='$VERSION_NAME'"
+expect "sdkVersion:'$MIN_SDK'"
+expect "targetSdkVersion:'$TARGET_SDK'"
+expect "launchable-activity: name='$APP_ID.MainActivity'"
+expect "uses-permission: name='android.permission.RECORD_AUDIO'"
+dex=$(dexdump "$APK" 2>/dev/null | grep 'Class descriptor' || true)
+echo "$dex" | grep -qF "'Lorg/myqasr/demo/MainActivity;'" || die "classes.dex lacks MainActivity"
+echo "$dex" | grep -qF "'Lorg/myqasr/demo/core/WhisperTranscriber;'" || die "classes.dex lacks the core classes"
+if echo "$dex" | grep -qF "Lorg/pytorch/"; then die "the APK unexpectedly contains ExecuTorch classes"; fi
+grep -aqF "The ExecuTorch runtime is not bundled in this APK" "$OUT/dex/classes.dex" ||
+  die "classes.dex lacks the runtime-not-bundled message"
+echo "APK: $APK ($(stat -c %s "$APK") bytes, $(echo "$dex" | wc -l) classes, ExecuTorch runtime not bundled)"

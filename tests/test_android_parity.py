@@ -1,0 +1,397 @@
+"""Android demo parity: fixtures made by the Python SDK that the app's Java code must reproduce exactly.
+
+`write_fixtures(out)` writes, from the SDK's own code paths (`myqasr.export.runner`, `myqasr.export.vocab`):
+
+  ctc/      a 22.05 kHz stereo 24-bit WAV; its mono mix resampled to 16 kHz (`resample` below, the app's kernel);
+            a tiny random Conv1d+Linear CTC model exported with XNNPACK to model.pte + model.vocab.json; the logits
+            the ExecuTorch runtime computed through the SDK host runner (PteModel), and that runner's ids and text.
+  whisper/  a tiny random-weight WhisperForConditionalGeneration driven through the SDK's greedy loop
+            (PteModel.whisper_greedy): every decoder call's fed token, position and raw logits, then the ids and the
+            text. Two cases: stopped by eos_id, stopped by max_new_tokens.
+  wav/      small WAVs written by libsndfile in each encoding the app reads (and two it must refuse), with
+            soundfile's float64 mono mix and the 16 kHz resampling.
+  text.json GPT-2 bytes_to_unicode, Python's UTF-8 "replace" decoding of tricky bytes, str.strip()/split().
+
+The JUnit tests (android_demo/app/src/test) replay these and must match: same waveform (1e-6), same ids, same text.
+The committed copy lives in android_demo/app/src/test/resources/fixtures/ so the JUnit tests run standalone;
+refresh it with `MYQASR_WRITE_ANDROID_FIXTURES=1 pytest tests/test_android_parity.py`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "android_demo"
+COMMITTED = DEMO / "app" / "src" / "test" / "resources" / "fixtures"
+UNIT_TESTS = DEMO / "scripts" / "run_unit_tests.sh"
+JUNIT_JAR = Path("/usr/share/java/junit-platform-console-standalone.jar")
+MAX_FIXTURE_BYTES = 200_000
+
+# The seeds and token choices below were picked once so that each fixture exercises its rules; the tests assert
+# those properties, so a change in torch/transformers that breaks them fails loudly instead of going vacuous.
+CTC_SEED = 27
+CTC_TOKENS = ["<pad>", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "<unk>", "'"]
+CTC_SKIP = [0, 12]                 # <pad> (also the blank) and <unk>, as the SDK's ctc_vocab lists specials
+CTC_HOP = 160                      # the tiny model's frame hop (3 strided convs: 5 * 4 * 8)
+CTC_SECONDS = 0.31                 # not a whole number of frames, so the runner's zero-padding matters
+WHISPER_SEED = 5
+WHISPER_V, WHISPER_EOS = 64, 48    # ids >= 48 are special; 48 = <|endoftext|>
+WHISPER_SOT, WHISPER_EN, WHISPER_NOTS = 49, 50, 51
+WHISPER_SPACE = 14                 # the token "Ġ" (a lone space)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The app's resampler, in numpy: torchaudio.functional.resample's kernel (sinc_interp_hann, width 6, rolloff 0.99).
+# --------------------------------------------------------------------------------------------------------------
+
+def resample(x: np.ndarray, orig_rate: int, new_rate: int, lowpass_filter_width: int = 6,
+             rolloff: float = 0.99) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if orig_rate == new_rate:
+        return x.astype(np.float32)
+    g = math.gcd(orig_rate, new_rate)
+    orig, new = orig_rate // g, new_rate // g
+    base = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / base)
+    j = np.arange(2 * width + orig)
+    t = (-np.arange(new)[:, None] / new + (j[None, :] - width) / orig) * base
+    t = np.clip(t, -lowpass_filter_width, lowpass_filter_width)
+    window = np.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    pt = t * math.pi
+    sinc = np.divide(np.sin(pt), pt, out=np.ones_like(pt), where=pt != 0)
+    kernel = sinc * window * (base / orig)                     # [new, taps]
+    out_len = -(-new * len(x) // orig)
+    blocks = -(-out_len // new)
+    padded = np.concatenate([np.zeros(width), x, np.zeros(blocks * orig + width + orig)])
+    frames = padded[np.arange(blocks)[:, None] * orig + j[None, :]]   # [blocks, taps]
+    return (frames @ kernel.T).reshape(-1)[:out_len].astype(np.float32)
+
+
+def read_mono(path: Path) -> tuple[np.ndarray, int]:
+    """soundfile's float64 samples, channels averaged (what the app's WavReader must give)."""
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    return data.mean(axis=1), rate
+
+
+def _f32(path: Path, a) -> None:
+    np.asarray(a, dtype="<f4").tofile(path)
+
+
+def _json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CTC: tiny model -> .pte -> SDK host runner
+# --------------------------------------------------------------------------------------------------------------
+
+def _tiny_ctc(vocab_size: int):
+    import torch
+    from torch import nn
+
+    class TinyCtc(nn.Module):
+        """Wav2Vec2-CTC in miniature: strided convs (hop 160), LayerNorm, a token head."""
+
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(nn.Conv1d(1, 16, 10, 5), nn.GELU(), nn.Conv1d(16, 16, 8, 4), nn.GELU(),
+                                       nn.Conv1d(16, 16, 8, 8), nn.GELU())
+            self.norm = nn.LayerNorm(16)
+            self.head = nn.Linear(16, vocab_size)
+            nn.init.normal_(self.head.weight, std=1.0)
+            nn.init.zeros_(self.head.bias)
+
+        def forward(self, waveform):
+            return self.head(self.norm(self.convs(waveform[:, None, :]).transpose(1, 2)))
+
+    torch.manual_seed(CTC_SEED)
+    return TinyCtc().eval()
+
+
+def _test_signal(n: int, rate: int, channels: int, seed: int = 0) -> np.ndarray:
+    """Speech-ish bursts: a chirp that switches on and off, a tone in the gaps, a little noise; per channel."""
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(seed)
+    cols = []
+    for c in range(channels):
+        on = np.sin(2 * np.pi * 12 * t + c) > 0
+        x = (0.4 * np.sin(2 * np.pi * (200 + 2000 * t) * t) * on + 0.2 * np.sin(2 * np.pi * (1234 + 100 * c) * t) * ~on
+             + 0.05 * rng.standard_normal(n))
+        cols.append(x)
+    return np.stack(cols, axis=1)
+
+
+def build_ctc(out: Path) -> dict:
+    import soundfile as sf
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from myqasr.export.runner import PteModel, ctc_greedy_ids
+    from myqasr.export.vocab import Vocab
+
+    out.mkdir(parents=True, exist_ok=True)
+    wav = out / "input.wav"
+    frames = round(22050 * CTC_SECONDS)
+    sf.write(str(wav), _test_signal(frames, 22050, 2), 22050, subtype="PCM_24")
+    mono, rate = read_mono(wav)
+    pcm = resample(mono, rate, 16000)
+    _f32(out / "waveform_16k.f32", pcm)
+    n_in = -(-len(pcm) // CTC_HOP) * CTC_HOP                  # what the runner feeds: zero-padded to whole frames
+
+    model = _tiny_ctc(len(CTC_TOKENS))
+    example = torch.zeros(1, n_in)
+    example[0, : len(pcm)] = torch.from_numpy(pcm)
+    program = to_edge_transform_and_lower(torch.export.export(model, (example,)),
+                                          partitioner=[XnnpackPartitioner()]).to_executorch()
+    pte = out / "model.pte"
+    pte.write_bytes(program.buffer)
+    vocab = Vocab("wav2vec2", CTC_TOKENS, 16000,
+                  ctc={"blank_id": 0, "word_delimiter": "|", "skip_ids": CTC_SKIP, "input_multiple": CTC_HOP,
+                       "normalized_in_graph": False},
+                  model_id="random-tiny-ctc (parity fixture)", scheme="fp32", pte_sha256=_sha256(pte))
+    _json(out / "model.vocab.json", vocab.to_dict())
+
+    runner = PteModel(pte)                                    # reads model.vocab.json next to it
+    logits = runner.ctc_logits(pcm)[0]
+    result = runner.transcribe(pcm, "input.wav")
+    with torch.no_grad():
+        eager = model(example)[0]
+    assert float((logits - eager).abs().max()) < 1e-4, "the .pte disagrees with the eager model"
+    assert result.ids == ctc_greedy_ids(logits, 0)
+    path = logits.argmax(-1).tolist()
+    assert any(a == b != 0 for a, b in zip(path, path[1:])), "fixture should collapse a repeat"
+    assert any(a == c != 0 and b == 0 for a, b, c in zip(path, path[1:], path[2:])), "... and keep a blank-split pair"
+    assert set(result.ids) & set(CTC_SKIP), "... and drop a skip id"
+    assert " " in result.text, "... and have two words"
+    _f32(out / "logits.f32", logits.numpy())
+    expected = {"wav": wav.name, "waveform": "waveform_16k.f32", "waveform_samples": len(pcm),
+                "model_input_samples": n_in, "pte": pte.name, "vocab": "model.vocab.json", "logits": "logits.f32",
+                "logits_shape": list(logits.shape), "ids": result.ids, "text": result.text}
+    _json(out / "expected.json", expected)
+    return expected
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Whisper: tiny random model -> the SDK's greedy loop, every decoder call recorded
+# --------------------------------------------------------------------------------------------------------------
+
+def whisper_tokens() -> list[str]:
+    """48 ordinary byte-level BPE strings (multi-byte UTF-8, split characters, an invalid byte) + 16 specials."""
+    from myqasr.export.vocab import _byte_decoder
+
+    enc = {b: c for c, b in _byte_decoder().items()}
+    pieces = [b" the", b" cat", b" sat", b".", b",", b"!", b"?", b" a", b"b", b"c", b"d", b"e", b"f", b"g", b" ",
+              b"h", b"i", b"j", b"k", b" caf", b"l", b"m", b"n", b"o", b"p", "é".encode(), b"q", b"r", b"s",
+              " naï".encode(), b"ve", " 你".encode(), "好".encode(), b" \xf0\x9f", b"\x98\x80", "’".encode(), b"\n",
+              b"\xff", b"\xc3", b"t", b"u", b"v", b"\xa0!", b"w", b"x", b"y", b"\xe4\xbd", b"z"]
+    tokens = ["".join(enc[b] for b in p) for p in pieces]
+    assert len(tokens) == WHISPER_EOS and tokens[WHISPER_SPACE] == "Ġ"
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|notimestamps|>"]
+    specials += [f"<|{0.02 * k:.2f}|>" for k in range(WHISPER_V - WHISPER_EOS - len(specials))]
+    return tokens + specials
+
+
+class _EagerWhisper:
+    """Stands in for PteModel in PteModel.whisper_greedy: `run("text_decoder", ids, hidden, pos)` on an eager HF model
+    (the whole prefix each call, so no cache is involved), recording what was fed and what came back."""
+
+    def __init__(self, model, vocab):
+        self.model, self.vocab, self.calls = model, vocab, []
+
+    def run(self, method, input_ids, hidden, cache_position):
+        import torch
+
+        assert method == "text_decoder"
+        token, pos = int(input_ids[0, 0]), int(cache_position[0])
+        assert pos == len(self.calls), "positions must count up from 0"
+        prefix = [c[0] for c in self.calls] + [token]
+        with torch.no_grad():
+            logits = self.model(encoder_outputs=(hidden,), decoder_input_ids=torch.tensor([prefix])).logits[:, -1:]
+        self.calls.append((token, pos, logits[0, 0].clone()))
+        return [logits]
+
+
+def build_whisper(out: Path) -> list[dict]:
+    import torch
+    from myqasr.export.runner import PteModel
+    from myqasr.export.vocab import Vocab
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    torch.manual_seed(WHISPER_SEED)
+    config = WhisperConfig(vocab_size=WHISPER_V, num_mel_bins=8, d_model=16, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                           decoder_ffn_dim=32, max_source_positions=50, max_target_positions=64,
+                           pad_token_id=WHISPER_V - 1, bos_token_id=WHISPER_EOS, eos_token_id=WHISPER_EOS,
+                           decoder_start_token_id=WHISPER_SOT, init_std=1.0)
+    model = WhisperForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        hidden = model.model.encoder(torch.randn(1, 8, 100)).last_hidden_state
+    tokens = whisper_tokens()
+    cases = []
+    for name, max_new in (("eos", 24), ("max_new_tokens", 4)):
+        vocab = Vocab("whisper", tokens, 16000, whisper={
+            "n_samples": 480000, "decoder_start_ids": [WHISPER_SOT, WHISPER_NOTS], "eos_id": WHISPER_EOS,
+            "max_new_tokens": max_new, "suppress_tokens": [WHISPER_EN, 18],
+            "begin_suppress_tokens": [WHISPER_SPACE, WHISPER_EOS], "first_special_id": WHISPER_EOS,
+            "token_encoding": "gpt2_bytes"}, model_id="random-tiny-whisper (parity fixture)", scheme=None)
+        runner = _EagerWhisper(model, vocab)
+        ids, steps = PteModel.whisper_greedy(runner, hidden)
+        text = vocab.decode(ids).strip()                      # as PteModel.transcribe_whisper
+        raw = torch.stack([c[2] for c in runner.calls])
+        n_prompt = len(vocab.whisper["decoder_start_ids"])
+        stopped_by_eos = len(ids) < max_new
+        if name == "eos":
+            assert stopped_by_eos and len(ids) >= 5, "the eos case should stop at eos after a few tokens"
+            assert int(raw[n_prompt - 1].argmax()) in vocab.whisper["begin_suppress_tokens"], \
+                "begin_suppress_tokens should change the first step"
+            assert any(int(r.argmax()) in vocab.whisper["suppress_tokens"] for r in raw[n_prompt:]), \
+                "suppress_tokens should change a later step"
+            assert "\ufffd" in text, "the text should include a repaired broken UTF-8 sequence"
+        else:
+            assert len(ids) == max_new, "the max_new_tokens case should stop at the limit"
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        _json(d / "model.vocab.json", vocab.to_dict())
+        _f32(d / "steps.f32", raw.numpy())
+        expected = {"case": name, "vocab": "model.vocab.json", "logits": "steps.f32", "logits_shape": list(raw.shape),
+                    "fed_tokens": [c[0] for c in runner.calls], "positions": [c[1] for c in runner.calls],
+                    "decoder_calls": steps, "ids": ids, "text": text}
+        _json(d / "expected.json", expected)
+        cases.append(expected)
+    return cases
+
+
+# --------------------------------------------------------------------------------------------------------------
+# WAV encodings and text rules
+# --------------------------------------------------------------------------------------------------------------
+
+WAVS = [  # name, rate, channels, soundfile subtype, soundfile format, (bits, encoding) or the refusal the app prints
+    ("u8_mono_8000.wav", 8000, 1, "PCM_U8", "WAV", (8, "pcm")),
+    ("s16_mono_16000.wav", 16000, 1, "PCM_16", "WAV", (16, "pcm")),
+    ("s24_stereo_44100.wav", 44100, 2, "PCM_24", "WAV", (24, "pcm")),
+    ("s32_stereo_48000.wav", 48000, 2, "PCM_32", "WAV", (32, "pcm")),
+    ("f32_mono_22050.wav", 22050, 1, "FLOAT", "WAV", (32, "float")),
+    ("f64_stereo_11025.wav", 11025, 2, "DOUBLE", "WAV", (64, "float")),
+    ("s16_4ch_32000_extensible.wav", 32000, 4, "PCM_16", "WAVEX", (16, "pcm")),
+    ("s16_mono_24000_rf64.wav", 24000, 1, "PCM_16", "RF64", (16, "pcm")),
+    ("ulaw_mono_8000.wav", 8000, 1, "ULAW", "WAV", "mu-law"),
+    ("ima_adpcm_mono_16000.wav", 16000, 1, "IMA_ADPCM", "WAV", "IMA ADPCM"),
+]
+
+
+def build_wavs(out: Path) -> list[dict]:
+    import soundfile as sf
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for k, (name, rate, channels, subtype, fmt, kind) in enumerate(WAVS):
+        frames = rate // 50                                   # 20 ms
+        sf.write(str(out / name), _test_signal(frames, rate, channels, seed=k) * 1.5, rate, subtype=subtype,
+                 format=fmt)
+        if isinstance(kind, str):
+            files.append({"name": name, "error": kind})
+            continue
+        mono, _ = read_mono(out / name)
+        stem = name[:-4]
+        _f32(out / f"{stem}.mono.f32", mono)
+        _f32(out / f"{stem}.16k.f32", resample(mono, rate, 16000))
+        files.append({"name": name, "sample_rate": rate, "channels": channels, "bits": kind[0], "encoding": kind[1],
+                      "frames": len(mono), "mono": f"{stem}.mono.f32", "mono_16k": f"{stem}.16k.f32"})
+    _json(out / "expected.json", {"files": files})
+    return files
+
+
+def build_text(path: Path) -> None:
+    from myqasr.export.vocab import _byte_decoder
+
+    rng = np.random.default_rng(1)
+    cases = [b"", b"abc", "é你😀".encode(), b"\xe4\xbd", b"\xe4\xbd\xe4\xbd", b"\xf0\x9f\x98A", b"\xed\xa0\x80",
+             b"\xe0\x80\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\x80\xbf", b"\xc3",
+             b"\xef\xbb\xbf!", b"\xf0\x90\x80", b"\xe1\x80\xe1\x80\x80"]
+    pool = np.frombuffer(bytes([0x41, 0x80, 0x9f, 0xa0, 0xbf, 0xc2, 0xc3, 0xdf, 0xe0, 0xe4, 0xed, 0xef, 0xf0,
+                                0xf4, 0xf5, 0xff]), dtype=np.uint8)
+    cases += [bytes(rng.choice(pool, size=int(rng.integers(1, 9)))) for _ in range(200)]
+    spaces = ["  a  b  ", "\t\nx\r\x0b\x0c", "\u3000中\u3000", "\xa0a\x85b\u2028", "\u200ba\u200b", "a\x1cb\x1f",
+              "\u2000\u200a z \u202f\u205f", " ", "", "a | b"]
+    table = {b: ord(c) for c, b in _byte_decoder().items()}
+    _json(path, {"bytes_to_unicode": [table[b] for b in range(256)],
+                 "utf8": [{"hex": c.hex(), "text": c.decode("utf-8", errors="replace")} for c in cases],
+                 "whitespace": [{"s": s, "strip": s.strip(), "collapse": " ".join(s.split())} for s in spaces]})
+
+
+def write_fixtures(out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"ctc": build_ctc(out / "ctc"), "whisper": build_whisper(out / "whisper"), "wav": build_wavs(out / "wav")}
+    build_text(out / "text.json")
+    return summary
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("android_fixtures")
+    write_fixtures(out)
+    if os.environ.get("MYQASR_WRITE_ANDROID_FIXTURES") == "1":
+        shutil.rmtree(COMMITTED, ignore_errors=True)
+        shutil.copytree(out, COMMITTED)
+    return out
+
+
+def test_fixtures_are_small(fresh):
+    assert _size(fresh) < MAX_FIXTURE_BYTES
+    assert _size(COMMITTED) < MAX_FIXTURE_BYTES
+
+
+def test_committed_fixtures_follow_the_sdk_rules():
+    """The checked-in fixtures still decode, with today's SDK code, to the texts the Java tests expect."""
+    import torch
+    from myqasr.export.runner import ctc_greedy_ids
+    from myqasr.export.vocab import load_vocab
+
+    ctc = json.loads((COMMITTED / "ctc" / "expected.json").read_text())
+    vocab = load_vocab(COMMITTED / "ctc" / ctc["pte"])
+    assert vocab.pte_sha256 == _sha256(COMMITTED / "ctc" / ctc["pte"])
+    logits = torch.from_numpy(np.fromfile(COMMITTED / "ctc" / ctc["logits"], "<f4").reshape(ctc["logits_shape"]))
+    ids = ctc_greedy_ids(logits, vocab.ctc["blank_id"])
+    assert ids == ctc["ids"] and vocab.decode_ctc(ids) == ctc["text"]
+    mono, rate = read_mono(COMMITTED / "ctc" / ctc["wav"])
+    np.testing.assert_allclose(resample(mono, rate, 16000), np.fromfile(COMMITTED / "ctc" / ctc["waveform"], "<f4"),
+                               atol=1e-6)
+    for case in ("eos", "max_new_tokens"):
+        exp = json.loads((COMMITTED / "whisper" / case / "expected.json").read_text())
+        vocab = load_vocab(COMMITTED / "whisper" / case / "model.pte")   # the sidecar path only
+        assert vocab.decode(exp["ids"]).strip() == exp["text"]
+
+
+def test_java_reproduces_python(fresh, tmp_path):
+    """The JUnit suite, pointed at fixtures generated just now, passes: Java == Python on waveform, ids and text."""
+    assert shutil.which("javac") and JUNIT_JAR.is_file(), \
+        "JDK or JUnit missing: `make test` runs android_demo/scripts/run_all_checks.sh (which fetches them) first"
+    env = {**os.environ, "MYQASR_ANDROID_FIXTURES": str(fresh), "MYQASR_ANDROID_BUILD": str(tmp_path)}
+    proc = subprocess.run(["bash", str(UNIT_TESTS)], env=env, capture_output=True, text=True, timeout=300)
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    assert proc.returncode == 0, tail
+    summary = [line for line in proc.stdout.splitlines() if line.endswith(" failed")]
+    assert summary and summary[-1].endswith(" 0 failed") and not summary[-1].startswith("0 passed"), tail
