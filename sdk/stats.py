@@ -151,7 +151,7 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
 
     decoder_ids = [None] * len(audios)
     if hasattr(adapter, "generate_ids"):
-        bs = 8
+        bs = 4   # transcription batch: bounds memory whatever the number of clips
         for i in tqdm(range(0, len(audios), bs), desc="transcribing (full precision)", disable=not progress):
             seqs = adapter.generate_ids(model, audios[i:i + bs])
             pad = getattr(model.generation_config, "pad_token_id", None)
