@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fp", action="store_true", help="skip the full-precision reference")
     p.add_argument("--threads", type=int, default=None)
 
+    p = sub.add_parser("personalize", help="the whole job: clips + budget -> verified .pte + report")
+    _add_plan_args(p)
+    p.add_argument("--budget-mb", type=float, required=True, help="budget in MB (10^6 bytes) of the .pte on disk")
+    p.add_argument("--out", required=True, help="output .pte (model.vocab.json, .scheme.json, .report.md beside it)")
+    p.add_argument("--eval-clips", default=None, help="held-out clips with transcripts for the report "
+                   "(default with the sample user: its test clips)")
+
     p = sub.add_parser("info", help="print a scheme")
     p.add_argument("scheme")
     p.add_argument("--layers", action="store_true", help="print every layer")
@@ -185,7 +192,28 @@ def cmd_info(a) -> int:
     return 0
 
 
-COMMANDS = {"plan": cmd_plan, "eval": cmd_eval, "info": cmd_info, "stats": cmd_stats}
+def cmd_personalize(a) -> int:
+    from .audio import load_clips
+    from .models import load_model
+    from .personalize import format_result, personalize
+    _threads(a.threads)
+    config = config_from_args(a)
+    if not a.budget_mb > 0:
+        raise MyqasrError(f"--budget-mb: budget must be a positive number of MB, got {a.budget_mb:g}")
+    clips = load_clips(a.clips or _sample_clips("calib"))
+    eval_src = a.eval_clips or (None if a.clips else _sample_clips("test"))
+    eval_clips = load_clips(eval_src, with_text=True) if eval_src else None
+    loaded = load_model(a.model)
+    stats = None
+    if a.stats:
+        stats = statistics_for(a, loaded, clips)
+    result = personalize(loaded, clips, a.budget_mb, a.out, config=config, stats=stats, eval_clips=eval_clips,
+                         threads=a.threads)
+    print(format_result(result))
+    return 0
+
+
+COMMANDS = {"plan": cmd_plan, "personalize": cmd_personalize, "eval": cmd_eval, "info": cmd_info, "stats": cmd_stats}
 
 
 def quiet_libraries() -> None:

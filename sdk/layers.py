@@ -1,7 +1,7 @@
 """The quantizable layers of a model, as plain data."""
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 
 
 @dataclass(frozen=True)

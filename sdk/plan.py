@@ -15,6 +15,7 @@ from .allocate import DEFAULT_ORDER, allocate
 from .calibrate import calibrate_minmax
 from .errors import MyqasrError
 from .formats import get_ladder
+from .quant import storable_scale
 from .scheme import LayerPlan, Scheme
 from .size import MB, PROFILES, model_bytes
 from .stats import METRICS, Statistics, collect_statistics
@@ -96,6 +97,8 @@ def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig 
     else:
         formats = allocate(layers, sensitivity, budget, ladder, rest, profile, config.order, config.seed)
     weight_scales, act_scales = _calibrate(loaded, layers, formats, stats, config, clips, progress)
+    weight_scales = {f"{l.name}.weight_scale": storable_scale(weight_scales[f"{l.name}.weight_scale"], formats[l.name])
+                     for l in layers if formats[l.name].quantized}
     plans = [LayerPlan(l, formats[l.name], float(sensitivity[l.name]),
                        {k: stats.layers[l.name][k] for k in ("median", "mean", "abs_max", "std", "input_abs_max")},
                        *act_scales.get(l.name, (None, None))) for l in layers]

@@ -73,3 +73,11 @@ def static_act_scale(absmax: float) -> float:
 def fake_quant_static(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Static symmetric int8 per-tensor quantization with a fixed scale."""
     return torch.clamp(torch.round(x / scale), -128, 127) * scale
+
+
+def storable_scale(scale: torch.Tensor, fmt: Format) -> torch.Tensor:
+    """The scale as the kernels store it: XNNPACK keeps 4-bit weight scales in bf16 (8-bit ones in fp32), so a
+    4-bit scale is rounded to bf16 here and the simulation computes with the very same value."""
+    if fmt.quantized and fmt.bits <= 4:
+        return scale.to(torch.bfloat16).float()
+    return scale.float()

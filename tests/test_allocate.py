@@ -5,20 +5,20 @@ from myqasr.allocate import allocate, size_range, uniform, visit_order
 from myqasr.errors import MyqasrError
 from myqasr.formats import get_ladder
 from myqasr.layers import Layer
-from myqasr.size import PROFILES, layer_bytes, model_bytes
+from myqasr.size import PROFILES, BackendProfile, layer_bytes, model_bytes
 
 LAYERS = [Layer(f"l{i}", "linear", (64 * (1 + i % 3), 128), bias=True) for i in range(9)] + \
          [Layer("conv", "conv1d", (64, 16, 3), bias=True), Layer("emb", "embedding", (1000, 64), tied_to="head")]
 SENS = {l.name: float(i) for i, l in enumerate(LAYERS)}
 XNN = get_ladder("xnnpack")
-PROFILE = PROFILES["xnnpack"]
+PROFILE = BackendProfile("test", scale_bytes=4, scale_bytes_4bit=2)  # plain accounting: no overhead, one copy
 
 
 def test_size_model_counts_packed_bytes_scales_and_bias():
     lin = Layer("a", "linear", (256, 128), bias=True)
     assert layer_bytes(lin, XNN["linear"][0], PROFILE) == 4 * 256 * 128 + 4 * 256
     assert layer_bytes(lin, XNN["linear"][1], PROFILE) == 256 * 128 + 4 * 256 + 4 * 256
-    assert layer_bytes(lin, XNN["linear"][2], PROFILE) == 256 * 128 // 2 + 4 * (256 * 128 // 32) + 4 * 256
+    assert layer_bytes(lin, XNN["linear"][2], PROFILE) == 256 * 128 // 2 + 2 * (256 * 128 // 32) + 4 * 256
     assert model_bytes([lin], {"a": XNN["linear"][0]}, rest_params=10, profile=PROFILE) == 4 * 256 * 129 + 40
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from myqasr.errors import MyqasrError
-from myqasr.formats import FP32, get_ladder
+from myqasr.formats import get_ladder
 from myqasr.layers import Layer
 from myqasr.quant import (dequantize_weight, fake_quant_dynamic_per_token, fake_quant_static, minmax_weight_scale,
                           quantize_weight)

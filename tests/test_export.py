@@ -1,0 +1,222 @@
+"""myqasr.export end to end with the real ExecuTorch runtime (no mocks): tiny random Whisper and Wav2Vec2-CTC models,
+mixed schemes, the delegation gate, parity with `myqasr.simulate`, greedy ids, the vocabulary file, atomic writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from myqasr.errors import MyqasrError
+from myqasr.formats import FP32, int_format
+
+from tiny_models import tiny_wav2vec2, tiny_whisper
+
+torch.set_num_threads(1)
+
+
+def _noise_clips(n: int, seconds: float, seed: int = 0):
+    from myqasr.audio import Clip
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    return [Clip(f"noise{i}.wav", (0.1 * rng.standard_normal(t.size) + 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t))
+                 .astype(np.float32)) for i in range(n)]
+
+
+def _whisper_scheme(loaded):
+    from myqasr.export.testing import ladder_formats, uniform_scheme
+
+    fe = loaded.processor.feature_extractor
+    calib = [{"input_features": fe(c.audio, sampling_rate=16000, return_tensors="pt").input_features,
+              "decoder_input_ids": torch.tensor([[loaded.model.generation_config.decoder_start_token_id]])}
+             for c in _noise_clips(2, 2.0, seed=1)]
+    overrides = {"model.encoder.layers.0.fc1": int_format(4, "linear", 32),
+                 "model.decoder.layers.1.fc2": int_format(4, "linear", 32),
+                 "model.decoder.layers.0.self_attn.q_proj": int_format(4, "linear", 32),
+                 "model.encoder.layers.1.self_attn.v_proj": FP32}
+    return uniform_scheme(loaded.model, "whisper", ladder_formats("int8"), calib, overrides=overrides,
+                          model_id=loaded.model_id, weights_sha256=loaded.weights_sha256)
+
+
+@pytest.fixture(scope="module")
+def whisper_export(tmp_path_factory):
+    from myqasr.export.cli import export_scheme
+    from myqasr.models import load_model
+
+    tmp = tmp_path_factory.mktemp("export_whisper")
+    loaded = load_model(tiny_whisper(tmp))
+    scheme = _whisper_scheme(loaded)
+    out = tmp / "tiny.pte"
+    report = export_scheme(scheme, loaded, out, scheme_path="scheme.json")
+    return loaded, scheme, report, out
+
+
+def test_whisper_methods_gate_and_size(whisper_export):
+    from myqasr.export.size import pte_bytes
+    from myqasr.export.verify import file_gate
+
+    loaded, scheme, report, out = whisper_export
+    formats = {p.format.name for p in scheme.layers}
+    assert {"int8_pc_da8", "int4_g32_da8", "int8_pc_sa8", "int8_pc", "fp32"} <= formats   # a really mixed scheme
+    assert report.methods == ["encoder", "preprocessor", "text_decoder"]
+    assert all(n > 0 for n in report.delegated_subgraphs.values())
+    assert not any(file_gate(out).values()), "linear/conv/quant ops outside the XNNPACK delegate"
+    assert report.pte_bytes == pte_bytes(out) == out.stat().st_size
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temp files left behind"
+
+
+def test_whisper_vocab_sidecar(whisper_export):
+    import hashlib
+
+    loaded, scheme, report, out = whisper_export
+    d = json.loads(out.with_name("tiny.vocab.json").read_text(encoding="utf-8"))
+    tok = loaded.processor.tokenizer
+    assert d["format"] == "myqasr-vocab" and d["version"] == 1 and d["arch"] == "whisper"
+    assert d["pte_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert d["model_id"] == loaded.model_id and d["scheme"] == "scheme.json" and d["sample_rate"] == 16000
+    assert d["tokens"] == tok.convert_ids_to_tokens(list(range(len(tok))))
+    gc = loaded.model.generation_config
+    w = d["whisper"]
+    assert w["decoder_start_ids"] == [gc.decoder_start_token_id, gc.no_timestamps_token_id]
+    assert w["eos_id"] == w["first_special_id"] == gc.eos_token_id
+    assert w["suppress_tokens"] == list(gc.suppress_tokens)
+    assert w["begin_suppress_tokens"] == list(gc.begin_suppress_tokens)
+    assert w["n_samples"] == 480000 and w["max_new_tokens"] == 128
+
+
+def test_whisper_parity_and_greedy_ids(whisper_export):
+    """The .pte computes what simulate() computes, and the host runner's greedy loop gives HF generate's ids."""
+    from myqasr.export.verify import HIDDEN_RTOL, LOGITS_RTOL, verify_pte
+
+    loaded, scheme, report, out = whisper_export
+    rep = verify_pte(out, scheme, loaded, _noise_clips(3, 3.0), threads=1)
+    assert rep.gate_ok
+    assert rep.diffs["features"]["max_abs"] < 1e-3
+    assert rep.diffs["encoder"]["rel"] < HIDDEN_RTOL and rep.diffs["logits"]["rel"] < LOGITS_RTOL, rep.summary()
+    assert rep.n_equal == rep.n_clips == 3, rep.mismatches
+    assert rep.ok, rep.summary()
+
+
+def test_preprocessor_matches_feature_extractor_on_speech(whisper_export, user_clips_dir):
+    from myqasr.audio import load_clips
+    from myqasr.export.runner import PteModel
+
+    loaded, scheme, report, out = whisper_export
+    pte = PteModel(out, threads=1)
+    fe = loaded.processor.feature_extractor
+    for clip in load_clips(user_clips_dir)[:2]:
+        ref = fe(clip.audio, sampling_rate=16000, return_tensors="pt").input_features
+        assert float((pte.whisper_features(clip.audio) - ref).abs().max()) < 1e-3
+
+
+def test_run_command_prints_transcript_and_timings(whisper_export, tmp_path, capsys):
+    import soundfile as sf
+
+    from myqasr.cli import main
+
+    loaded, scheme, report, out = whisper_export
+    wav = tmp_path / "clip.wav"
+    sf.write(str(wav), _noise_clips(1, 1.5)[0].audio, 16000)
+    assert main(["run", str(out), str(wav), "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "clip.wav" in text and "RTF" in text and "encode" in text and "threads 1" in text
+
+
+def test_export_refuses_bad_outputs_and_schemes(whisper_export, tmp_path):
+    import dataclasses
+
+    from myqasr.export.cli import export_scheme
+
+    loaded, scheme, report, out = whisper_export
+    with pytest.raises(MyqasrError, match="does not exist"):
+        export_scheme(scheme, loaded, tmp_path / "nope" / "m.pte")
+    with pytest.raises(MyqasrError, match="cannot write"):
+        export_scheme(scheme, loaded, Path("/proc/m.pte"))
+    other = dataclasses.replace(scheme, weights_sha256="f" * 64)
+    with pytest.raises(MyqasrError, match="planned for model"):
+        export_scheme(other, loaded, tmp_path / "m.pte")
+    broken = dataclasses.replace(scheme, weight_scales={})
+    with pytest.raises(MyqasrError, match="corrupted"):
+        export_scheme(broken, loaded, tmp_path / "m.pte")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_export_leaves_no_file(whisper_export, tmp_path, monkeypatch):
+    from myqasr.export import cli
+
+    loaded, scheme, report, out = whisper_export
+    target = tmp_path / "m.pte"
+    target.write_bytes(b"old")
+
+    def boom(*a, **k):
+        raise MyqasrError("export refused: test")
+    monkeypatch.setattr(cli, "build_program", boom)
+    with pytest.raises(MyqasrError, match="test"):
+        cli.export_scheme(scheme, loaded, target)
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.pte"]
+
+
+def test_cli_export_corrupted_scheme_is_one_line(tmp_path, capsys):
+    from myqasr.cli import main
+
+    bad = tmp_path / "s.json"
+    bad.write_text("{not json")
+    assert main(["export", "--scheme", str(bad), "--out", str(tmp_path / "m.pte")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("myqasr: error:") and "\n" not in err and not (tmp_path / "m.pte").exists()
+
+
+def test_delegation_gate_refuses_undelegated_quant_ops():
+    from myqasr.export.lower import GateReport, check_delegation
+
+    check_delegation(GateReport(offending={"forward": {}}))
+    with pytest.raises(MyqasrError, match="outside the XNNPACK delegate"):
+        check_delegation(GateReport(offending={"forward": {"aten.linear.default": 2}}))
+
+
+def test_wav2vec2_dynamic_length(tmp_path):
+    """Tiny Wav2Vec2-CTC, int8 + int4 linears and static int8 convs, one .pte run at two lengths."""
+    from myqasr.export.cli import export_scheme
+    from myqasr.export.runner import PteModel, ctc_greedy_ids
+    from myqasr.export.testing import ladder_formats, uniform_scheme
+    from myqasr.export.verify import LOGITS_RTOL, file_gate
+    from myqasr.export.wav2vec2 import reference_logits
+    from myqasr.models import load_model
+    from myqasr.simulate import simulate
+
+    loaded = load_model(tiny_wav2vec2(tmp_path))
+    proc = loaded.processor
+    calib = [proc(c.audio, sampling_rate=16000, return_tensors="pt").input_values for c in _noise_clips(2, 1.0)]
+    scheme = uniform_scheme(loaded.model, "wav2vec2", ladder_formats("int8"), calib,
+                            overrides={"wav2vec2.encoder.layers.0.feed_forward.intermediate_dense":
+                                       int_format(4, "linear", 32)},
+                            model_id=loaded.model_id, weights_sha256=loaded.weights_sha256)
+    out = tmp_path / "ctc.pte"
+    export_scheme(scheme, loaded, out)
+    assert not any(file_gate(out).values())
+    vocab = json.loads((tmp_path / "ctc.vocab.json").read_text())
+    assert vocab["arch"] == "wav2vec2" and vocab["ctc"]["blank_id"] == 0 and vocab["ctc"]["word_delimiter"] == "|"
+    assert vocab["ctc"]["normalized_in_graph"] is True and vocab["tokens"][4] == "|"
+    pte = PteModel(out, threads=1)
+    sim = simulate(loaded.model, scheme)
+    hop = vocab["ctc"]["input_multiple"]
+    shapes = set()
+    for clip in _noise_clips(2, 0.9) + _noise_clips(1, 2.3, seed=3):
+        logits = pte.ctc_logits(clip.audio)
+        n = -(-len(clip.audio) // hop) * hop
+        x = torch.zeros(1, n)
+        x[0, : len(clip.audio)] = torch.from_numpy(clip.audio)
+        ref = reference_logits(sim, x, True)
+        assert logits.shape == ref.shape
+        shapes.add(tuple(logits.shape))
+        diff = float((logits - ref).abs().max())
+        assert diff / float(ref.abs().max()) < LOGITS_RTOL
+        # greedy CTC: the same frame labels wherever the reference is not a near-tie (random weights)
+        top2 = ref[0].topk(2, dim=-1).values
+        decided = (top2[:, 0] - top2[:, 1]) > 2 * diff
+        assert bool((logits[0].argmax(-1) == ref[0].argmax(-1))[decided].all())
+        assert pte.transcribe(clip.audio).ids == ctc_greedy_ids(logits[0], 0)
+    assert len(shapes) == 2
