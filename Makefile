@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-0.1.0
 APT_STAMP := $(VENV)/.apt-installed
 OUT     ?= out
-BUDGET  ?= 40
+BUDGET  ?= 45
 THREADS ?= 2
 
 .PHONY: setup system-deps demo test test-python test-android bench clean

@@ -24,9 +24,9 @@ def assert_one_line_error(proc, *needles):
 
 def test_plan_info_eval_on_the_sample_user(tmp_path, embedded, capsys):
     out = tmp_path / "scheme.json"
-    assert main(["plan", "--budget-mb", "40", "30", "--out", str(out), "--plot", str(tmp_path / "bits.png"),
+    assert main(["plan", "--budget-mb", "55", "45", "--out", str(out), "--plot", str(tmp_path / "bits.png"),
                  "--stats", str(tmp_path / "stats.safetensors")]) == 0
-    schemes = [tmp_path / "scheme-40MB.json", tmp_path / "scheme-30MB.json"]
+    schemes = [tmp_path / "scheme-55MB.json", tmp_path / "scheme-45MB.json"]
     for s in schemes:
         d = json.loads(s.read_text())
         assert d["predicted_bytes"] <= d["budget_bytes"] and d["clips"]["count"] == 8
@@ -34,7 +34,7 @@ def test_plan_info_eval_on_the_sample_user(tmp_path, embedded, capsys):
     assert (tmp_path / "stats.safetensors").is_file()
     capsys.readouterr()
     # a second plan reuses the statistics file: no forward pass
-    assert main(["plan", "--budget-mb", "35", "--out", str(tmp_path / "s35.json"),
+    assert main(["plan", "--budget-mb", "50", "--out", str(tmp_path / "s50.json"),
                  "--stats", str(tmp_path / "stats.safetensors")]) == 0
     assert "reusing statistics" in capsys.readouterr().out
     assert main(["info", str(schemes[1]), "--layers"]) == 0
@@ -48,9 +48,9 @@ def test_plan_info_eval_on_the_sample_user(tmp_path, embedded, capsys):
 @pytest.mark.parametrize("args,needles", [
     (["plan", "--budget-mb", "0", "--out", "{tmp}/s.json"], ["positive"]),
     (["plan", "--budget-mb", "5", "--out", "{tmp}/s.json"], ["smallest reachable size"]),
-    (["plan", "--budget-mb", "30", "--clips", "{tmp}/nope", "--out", "{tmp}/s.json"], ["nope"]),
-    (["plan", "--budget-mb", "30", "--out", "{tmp}/missing/s.json"], ["does not exist"]),
-    (["plan", "--budget-mb", "30", "--model", "nobody/does-not-exist-xyz", "--out", "{tmp}/s.json"],
+    (["plan", "--budget-mb", "50", "--clips", "{tmp}/nope", "--out", "{tmp}/s.json"], ["nope"]),
+    (["plan", "--budget-mb", "50", "--out", "{tmp}/missing/s.json"], ["does not exist"]),
+    (["plan", "--budget-mb", "50", "--model", "nobody/does-not-exist-xyz", "--out", "{tmp}/s.json"],
      ["nobody/does-not-exist-xyz"]),
     (["info", "{tmp}/garbage.json"], ["garbage.json"]),
     (["eval", "--scheme", "{tmp}/garbage.json"], ["garbage.json"]),
@@ -67,6 +67,6 @@ def test_corrupt_clip_is_named(tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
     (clips / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
-    proc = run_cli("plan", "--budget-mb", "30", "--clips", clips, "--out", tmp_path / "s.json")
+    proc = run_cli("plan", "--budget-mb", "50", "--clips", clips, "--out", tmp_path / "s.json")
     assert_one_line_error(proc, "broken.wav")
     assert not (tmp_path / "s.json").exists()
