@@ -304,7 +304,7 @@ def child_storeall(spec: dict) -> dict:
 
     with Stage() as s:
         ids = _transcribe_ids(model, adapter, audios)
-        handles = [model.get_submodule(l.tied_to or l.name).register_forward_hook(hook_for(l.name)) for l in layers]
+        handles = [model.get_submodule(l.name).register_forward_hook(hook_for(l.name)) for l in layers]
         try:
             for a, i in zip(audios, ids):
                 ctx.clear()

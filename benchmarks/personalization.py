@@ -7,9 +7,8 @@ Panel: offline TTS voices from `benchmarks.voices` (espeak-ng accents and flite 
 `--voices-dir`. Every user reads sentences 0-7 (calibration: 8 clips, never scored) and 8-15 (test: 8 other
 sentences, never seen by any calibration).
 
-Budgets: the all-int8 size of the embedded Whisper tiny.en on the phone ladder, then evenly spaced budgets from
-below the "knee" (the largest model allocation can make below all-int8: the tied token table alone at int4) down
-to the all-int4 size (`allocate.size_range` / `allocate.uniform`; `--budgets` in all).
+Budgets: evenly spaced from the all-int8 size of the embedded Whisper tiny.en on the phone ladder down to its
+all-int4 size (`allocate.size_range` / `allocate.uniform`; `--budgets` in all).
 
 Methods (per user and budget; every quantized model is the SDK's simulated model, scored by WER on the user's test
 clips):
@@ -17,7 +16,7 @@ clips):
   uniform         the largest single-rung model that fits: all-int8 at the int8 budget, all-int4 (convs int8)
                   below it; min-max scales.
   uniform-mix     the largest-size "component-uniform" model that fits: encoder linears, decoder linears and the
-                  tied embedding each on one rung (int8 or int4, 8 mixes), chosen by size only (no labels);
+                  tied token table (lookup + proj_out) each on one rung (int8 or int4, 8 mixes), chosen by size only (no labels);
                   min-max scales.
   myqasr-*        myQASR: allocation by the median of |layer output| (ascending: least sensitive steps down
                   first, the SDK default), calibrated on the same user's 8 clips with min-max / cosine / hessian.
@@ -154,34 +153,28 @@ class Ctx:
         return model_bytes(self.layers, formats, self.rest, self.profile)
 
     def budgets(self, n: int) -> list[float]:
-        """The all-int8 size, then n-1 budgets evenly spaced from below the `knee` down to the all-int4 size.
-
-        The knee is the largest model below all-int8 that allocation can produce: on tiny.en the tied token table
-        (counted twice in the .pte) is so large that its single int8 -> int4 step takes 61.6 MB to 43.7 MB, and
-        allocation (with refill) gives "table int4, everything else int8" for every budget in between, whatever
-        the order or metric. Budgets are spent where the allocation actually chooses."""
-        from myqasr.allocate import allocate, size_range, uniform
+        """n budgets evenly spaced from the all-int8 size down to the all-int4 size (both reachable exactly)."""
+        from myqasr.allocate import size_range, uniform
         from myqasr.size import MB
         lo, _ = size_range(self.layers, self.ladder, self.rest, self.profile)
         hi = self.size(uniform(self.layers, self.ladder, 1))
         if n == 1:
             return [hi / MB]
-        same = {l.name: 1.0 for l in self.layers}
-        knee = self.size(allocate(self.layers, same, hi - 1, self.ladder, self.rest, self.profile))
-        return [hi / MB] + [round((knee - (knee - lo) * i / (n - 1)) / MB, 6) for i in range(1, n)]
-
+        return [round((hi - (hi - lo) * i / (n - 1)) / MB, 6) for i in range(n)]
 
 def myqasr_scheme(ctx: Ctx, stats, budget_mb, config, clips, cache, timings=None):
     """`plan()` with min-max, then the searched scales from `search.calibrate` with a per-user cache (so budgets
-    share the calibration pass): the same scheme `plan(..., config)` returns, computed once per layer format."""
+    share the calibration pass), stored as plan() stores them: the same scheme `plan(..., config)` returns."""
     from myqasr import search
     from myqasr.plan import plan
+    from myqasr.quant import storable_scale
     t = time.perf_counter()
     scheme = plan(ctx.loaded, stats, budget_mb, replace(config, calibration="minmax"), progress=False)
     if config.calibration != "minmax":
-        ws, acts = search.calibrate(ctx.loaded, ctx.layers, scheme.formats(), stats, clips,
+        fm = scheme.formats()
+        ws, acts = search.calibrate(ctx.loaded, ctx.layers, fm, stats, clips,
                                     method=config.calibration, progress=False, cache=cache)
-        scheme.weight_scales = ws
+        scheme.weight_scales = {k: storable_scale(v, fm[k[:-len(".weight_scale")]]) for k, v in ws.items()}
         for p in scheme.layers:
             p.input_scale, p.output_scale = acts.get(p.name, (None, None))
         scheme.calibration = {"method": config.calibration}
@@ -194,9 +187,11 @@ def myqasr_scheme(ctx: Ctx, stats, budget_mb, config, clips, cache, timings=None
 def formats_scheme(ctx: Ctx, stats, formats, budget_mb):
     """A min-max scheme for given per-layer formats (the uniform baselines)."""
     from myqasr.calibrate import calibrate_minmax
+    from myqasr.quant import storable_scale
     from myqasr.scheme import LayerPlan, Scheme
     from myqasr.size import MB
     ws, acts = calibrate_minmax(ctx.loaded.model, ctx.layers, formats, stats)
+    ws = {k: storable_scale(v, formats[k[:-len(".weight_scale")]]) for k, v in ws.items()}   # as plan() stores them
     plans = [LayerPlan(l, formats[l.name], 0.0, {}, *acts.get(l.name, (None, None))) for l in ctx.layers]
     L = ctx.loaded
     return Scheme(L.model_id, L.arch, L.weights_sha256, ctx.profile.name, plans, ws, ctx.size(formats), ctx.rest,
@@ -214,7 +209,7 @@ def uniform_formats(ctx: Ctx, budget_bytes: int):
 
 
 def component(name: str) -> str:
-    if "embed_tokens" in name:
+    if "embed_tokens" in name or name == "proj_out":     # the tied token table: lookup and output projection
         return "embedding"
     if ".encoder." in f".{name}" and "conv" not in name:
         return "encoder"
@@ -224,8 +219,8 @@ def component(name: str) -> str:
 
 
 def uniform_mix_formats(ctx: Ctx, budget_bytes: int):
-    """Encoder linears, decoder linears and the tied embedding each on rung 1 or 2 (convs int8); the largest that
-    fits. Returns (formats, label)."""
+    """Encoder linears, decoder linears and the tied token table (lookup + proj_out) each on rung 1 or 2 (convs
+    int8); the largest that fits. Returns (formats, label)."""
     from itertools import product
     from myqasr.allocate import uniform
     r1, r2 = uniform(ctx.layers, ctx.ladder, 1), uniform(ctx.layers, ctx.ladder, 2)
@@ -545,6 +540,13 @@ def write_markdown(res: dict, out: Path, command: str, figs: list[str]) -> Path:
             vals = [t[f"{b:.6f}"][m] for b in budgets]
             lines.append(f"| {g} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
         lines.append("")
+    lines += ["**Mean of per-user WER** (each user weighs the same)", "", head.replace("group", "users"),
+              "|---|---|" + "---|" * len(budgets)]
+    for m in METHODS[1:]:
+        vals = [np.mean([res["per_user"][u]["results"][f"{b:.6f}"][m]["wer"] for u in res["users"]])
+                for b in budgets]
+        lines.append(f"| {len(res['users'])} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
+    lines += ["", f"fp32: {100 * np.mean([res['per_user'][u]['fp32']['wer'] for u in res['users']]):.2f} %.", ""]
     lines += ["Sizes: myQASR and the ablations fill each budget (predicted bytes <= budget); uniform is all-int8 at "
               f"the top budget and all-int4 ({budgets[-1]:.2f} MB) below it; uniform-mix picks, per budget: " +
               "; ".join(f"{b:.2f} MB: {res['per_user'][res['users'][0]]['mix'][f'{b:.6f}']}" for b in budgets) + ".",

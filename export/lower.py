@@ -8,8 +8,8 @@ Each quantized layer is rebuilt from the scheme's integers (`quant.quantize_weig
              `.pte` equals the simulation exactly when a scheme's 4-bit scales are bf16-representable.
   conv1d     hand-built Q/DQ: static int8 per-tensor input and output, int8 per-channel weights -> XNNPACK qs8 conv.
   embedding  `quantized_decomposed::embedding_byte` / `embedding_4bit` lookup on the integer table (portable kernel of
-             `executorch.kernels.quantized`); a tied projection (Whisper's proj_out) is an int8-activation linear on
-             the same integers.
+             `executorch.kernels.quantized`). A tied projection (Whisper's proj_out) is a linear layer of its own
+             in the scheme (its own format and scales, from the same fp32 weight).
   fp32       unchanged (fp32 XNNPACK).
 
 `lower()` runs `to_edge_transform_and_lower` with the XNNPACK partitioner and refuses a program in which a
@@ -106,8 +106,8 @@ def pack_int4_rows(q: torch.Tensor) -> torch.Tensor:
 class QEmbedding(nn.Module):
     """Token lookup on an integer table: quantized_decomposed::embedding_byte (8 bit) or embedding_4bit (4 bit).
 
-    4-bit tables keep bf16 scales, like XNNPACK's 4-bit linears (qc4w / qb4w store bf16 scales), so the lookup and a
-    tied 4-bit projection use the same numbers and each scale costs 2 bytes in the file."""
+    4-bit tables keep bf16 scales, like XNNPACK's 4-bit linears (qc4w / qb4w store bf16 scales): each scale costs 2
+    bytes in the file and the lookup computes what `myqasr.simulate` computes with bf16-rounded scales."""
 
     def __init__(self, q: torch.Tensor, scale: torch.Tensor, fmt: Format):
         super().__init__()
@@ -172,10 +172,6 @@ def apply_scheme(model: nn.Module, scheme: Scheme, inplace: bool = False) -> nn.
             if fmt.granularity == "per_group" and storage_bits(fmt) != 4:
                 raise MyqasrError(f"layer {plan.name}: per-group embedding tables are 4-bit only (got {fmt.name})")
             _set_module(qm, plan.name, QEmbedding(q, scale, fmt))
-            if plan.layer.tied_to:
-                head = qm.get_submodule(plan.layer.tied_to)
-                head_fmt = Format(fmt.name, fmt.bits, fmt.granularity, fmt.group_size, "dynamic_int8")
-                _set_module(qm, plan.layer.tied_to, quantized_linear(head, q, scale, head_fmt))
         else:
             raise MyqasrError(f"layer {plan.name}: unknown layer kind {kind!r}")
     return qm

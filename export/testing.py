@@ -1,7 +1,7 @@
 """Hand-built schemes for tests and size calibration: every layer of a kind in one format, min-max scales.
 
-Not a planner: no sensitivity, no budget. Layers are listed the way the SDK lists them (every nn.Linear except a
-tied output projection, every Conv1d, the token embedding tied to the projection).
+Not a planner: no sensitivity, no budget. Layers are listed the way the SDK lists them (every nn.Linear, the tied
+output projection included, every Conv1d, the token embedding).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from myqasr.scheme import LayerPlan, Scheme
 
 
 def list_layers(model: nn.Module, arch: str) -> list[Layer]:
-    """The SDK's layer list (myqasr.adapters): Whisper skips the positional tables; proj_out is tied_to."""
+    """The SDK's layer list (myqasr.adapters): Whisper skips the positional tables; proj_out is tied_to the embedding."""
     from myqasr.adapters import adapter_for
 
     return adapter_for(arch, None).layers(model)

@@ -29,7 +29,7 @@ def _kind(module: nn.Module) -> str | None:
 
 def list_layers(model: nn.Module, skip: tuple[str, ...] = ()) -> list[Layer]:
     """Every Linear / Conv1d / Embedding of `model`; a module whose weight is the same tensor as an earlier
-    one's becomes `tied_to` of that layer instead of a layer of its own."""
+    one's is a layer of its own with `tied_to` naming the earlier one."""
     layers: dict[str, Layer] = {}
     by_weight: dict[int, str] = {}
     for name, module in model.named_modules():
@@ -37,13 +37,9 @@ def list_layers(model: nn.Module, skip: tuple[str, ...] = ()) -> list[Layer]:
         if kind is None or name in skip:
             continue
         w = module.weight
-        if id(w) in by_weight:
-            first = by_weight[id(w)]
-            old = layers[first]
-            layers[first] = Layer(old.name, old.kind, old.shape, old.bias, tied_to=name)
-            continue
-        by_weight[id(w)] = name
-        layers[name] = Layer(name, kind, tuple(w.shape), getattr(module, "bias", None) is not None)
+        tied_to = by_weight.get(id(w))
+        by_weight.setdefault(id(w), name)
+        layers[name] = Layer(name, kind, tuple(w.shape), getattr(module, "bias", None) is not None, tied_to=tied_to)
     return list(layers.values())
 
 
@@ -52,12 +48,10 @@ def rest_params(model: nn.Module, layers: list[Layer]) -> int:
     seen, total = set(), 0
     covered = set()
     for layer in layers:
-        for name in (layer.name, layer.tied_to):
-            if name:
-                m = model.get_submodule(name)
-                covered.add(id(m.weight))
-                if getattr(m, "bias", None) is not None:
-                    covered.add(id(m.bias))
+        m = model.get_submodule(layer.name)
+        covered.add(id(m.weight))
+        if getattr(m, "bias", None) is not None:
+            covered.add(id(m.bias))
     for p in model.parameters():
         if id(p) in seen or id(p) in covered:
             continue
@@ -76,8 +70,8 @@ class WhisperAdapter:
         self.max_new_tokens = max_new_tokens
 
     def layers(self, model) -> list[Layer]:
-        """Linears, the two convs and the token embedding (tied to proj_out). The positional tables are not
-        layers (they are added, not multiplied) and stay fp32."""
+        """Linears (proj_out included: tied to the token embedding), the two convs and the token embedding. The
+        positional tables are not layers (they are added, not multiplied) and stay fp32."""
         skip = tuple(n for n, _ in model.named_modules() if n.endswith("embed_positions"))
         return list_layers(model, skip=skip)
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, asdict
 class Layer:
     """One quantizable layer. `name` is its module path in the PyTorch model (e.g. "model.encoder.layers.0.fc1").
 
-    `tied_to` names a second module that uses the same weight tensor (Whisper's proj_out shares the token
-    embedding): the pair is one layer here, quantized once, stored once, counted once.
+    `tied_to` names an earlier layer whose fp32 weight is the same tensor (Whisper's proj_out shares the token
+    embedding). Tied layers are separate layers with their own statistic and format: the lookup and the output
+    projection are quantized independently from the shared fp32 weight, and each is stored in the file (XNNPACK
+    keeps the projection inside its delegate, the lookup outside it; a single-file program cannot share them).
     """
     name: str
     kind: str                      # "linear" | "conv1d" | "embedding"

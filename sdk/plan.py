@@ -90,6 +90,10 @@ def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig 
     ladder = get_ladder(config.ladder, config.group_size, config.bits)
     profile = PROFILES[config.ladder if config.ladder == "research" else "xnnpack"]
     rest = rest_params(loaded.model, layers)
+    missing = [l.name for l in layers if l.name not in stats.layers]
+    if missing:
+        raise MyqasrError(f"statistics lack {len(missing)} layer(s) of model {loaded.model_id!r} "
+                          f"(e.g. {missing[0]}): recompute them for this model")
     sensitivity = stats.metric(config.metric)
     budget = None if budget_mb is None else int(round(budget_mb * MB))
     if budget is None:

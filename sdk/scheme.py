@@ -20,7 +20,7 @@ from .formats import Format
 from .layers import Layer
 
 SCHEME_FORMAT = "myqasr-scheme"
-SCHEME_VERSION = 1
+SCHEME_VERSION = 2     # 2: a tied output projection (Whisper's proj_out) is a layer of its own
 
 
 @dataclass

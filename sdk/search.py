@@ -5,8 +5,9 @@ a grid (`GRID` for weights, `ACT_GRID` for static activation scales; both contai
 candidate and a search never scores worse than min-max on its own objective). A candidate is scored on the
 layer's output, computed as `simulate` computes it (per-channel / per-group weight rounding with `fake_quant`,
 bit-exact with `quant.fake_quant_weight`; dynamic int8 per-token input for linears and the tied head; static
-int8 per-tensor input and output for convs), against the full-precision output of the same inputs. The scheme's
-formats are kept as they are: only scale values change, so the exported program stores exactly these scales.
+int8 per-tensor input and output for convs), against the full-precision output of the same inputs. Every
+candidate scale is first rounded as the backend stores it (`quant.storable_scale`: bf16 for 4-bit formats), so
+the search scores the scale the .pte will hold. The scheme's formats are kept: only scale values change.
 
   "cosine"   cosine similarity between the fp32 and the quantized output of each output channel, along the
              rows (tokens, frames): cos(y[:, o], y_hat[:, o]). The score of channel o depends only on weight
@@ -44,10 +45,11 @@ count (so layers that read the same tensor keep the same rows), and a layer neve
 frame for a conv (its receptive field unfolded to C_in * k values; static int8 quantization is elementwise, so
 quantizing the unfolded patch is quantizing the input). For "hessian" the output gradients of the same rows
 are kept. The fp32 output is recomputed from the cached input when needed, never stored. Outputs are
-evaluated in blocks of `CHUNK` output channels (Whisper's 51,864-row tied head included).
+evaluated in blocks of `CHUNK` output channels (Whisper's 51,864-row output projection included).
 
-Not searched (min-max kept): an embedding that is not tied to an output projection (its output is its own
-table rows), and convs with dilation, non-zero padding modes or string padding.
+Not searched (min-max kept): token embeddings (a lookup returns its own table rows; Whisper's tied output
+projection is a linear layer of its own and is searched), and convs with dilation, non-zero padding modes or
+string padding.
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ import torch.nn.functional as F
 from .calibrate import calibrate_minmax, weight_of
 from .formats import Format
 from .layers import Layer
-from .quant import _grouped, fake_quant_dynamic_per_token, fake_quant_static, minmax_weight_scale
+from .quant import _grouped, fake_quant_dynamic_per_token, fake_quant_static, minmax_weight_scale, storable_scale
 
 METHODS = ("cosine", "hessian")
 GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(15))        # weight scale multipliers 0.50 ... 1.20
@@ -93,16 +95,11 @@ class LayerInputs:
         return torch.cat(self.grads) if self.grads else None
 
 
-def _head_module(layer: Layer) -> str:
-    """The module whose input / output the search uses: a tied embedding is measured at its projection."""
-    return layer.tied_to or layer.name
-
-
 def searchable(model, layer: Layer, fmt: Format) -> bool:
     if not fmt.quantized:
         return False
     if layer.kind == "embedding":
-        return layer.tied_to is not None
+        return False
     if layer.kind == "conv1d":
         conv = model.get_submodule(layer.name)
         return (isinstance(conv.padding, tuple) and conv.padding_mode == "zeros"
@@ -111,8 +108,8 @@ def searchable(model, layer: Layer, fmt: Format) -> bool:
 
 
 def _act_mode(layer: Layer, fmt: Format) -> str:
-    """How simulate quantizes this layer's input: the tied head runs with dynamic int8 activations."""
-    return "dynamic_int8" if layer.kind == "embedding" else fmt.activation
+    """How simulate quantizes this layer's input (the scheme's activation mode)."""
+    return fmt.activation
 
 
 def _conv_rows(x: torch.Tensor, conv) -> torch.Tensor:
@@ -196,7 +193,7 @@ def capture_inputs(model, adapter, layers: list[Layer], audios, decoder_ids, max
     frozen = [(p, p.requires_grad) for p in model.parameters()]
     try:
         for layer in layers:
-            handles.append(model.get_submodule(_head_module(layer)).register_forward_hook(make_hook(layer)))
+            handles.append(model.get_submodule(layer.name).register_forward_hook(make_hook(layer)))
         if with_grads:
             handles.append(model.register_forward_hook(lambda m, i, o: out.__setitem__("logits", o.logits)))
             for p, _ in frozen:
@@ -276,7 +273,7 @@ def _search_weights(x, xq, w, b, fmt, s0, mult, s_out, g, method, grid, group_sw
         out_q = (lambda t: fake_quant_static(t, s_out)) if s_out else (lambda t: t)
 
         def evaluate(m):                               # m: [c] or [c, G]
-            scale = s0b * (m if m.dim() == s0b.dim() else m.unsqueeze(-1))
+            scale = storable_scale(s0b * (m if m.dim() == s0b.dim() else m.unsqueeze(-1)), fmt)
             wq = fake_quant(wb, fmt, scale)
             pre = F.linear(xqb, wq, bb)
             return wq, pre, _score(y, out_q(pre), gb, method)
@@ -310,7 +307,7 @@ def _group_step(j, fmt, w, s0, mult, xq, y, g, wq, pre, out_q, method, grid):
     x_j, w_j, s_j, old = xq[:, c], w[:, c], s0[:, j:j + 1], wq[:, c].clone()
     lo, hi = min(grid), max(grid)
     mults = [(mult[:, j] + step).clamp(lo, hi) for step in GROUP_STEPS]              # [c] each
-    cands = [fake_quant(w_j, fmt, s_j * m.unsqueeze(1)) - old for m in mults]  # [c, gs] each
+    cands = [fake_quant(w_j, fmt, storable_scale(s_j * m.unsqueeze(1), fmt)) - old for m in mults]  # [c, gs]
     if out_q is not None:
         scores = [_score(y, out_q(pre + F.linear(x_j, d)), g, method) for d in cands]
         now = _score(y, out_q(pre), g, method)
@@ -376,15 +373,14 @@ def search_layer(model, layer: Layer, fmt: Format, inputs: LayerInputs, act: tup
     module = model.get_submodule(layer.name)
     w4 = weight_of(model, layer)
     w = w4.reshape(w4.shape[0], -1)
-    head = model.get_submodule(_head_module(layer))
-    b = getattr(head, "bias", None)
+    b = getattr(module, "bias", None)
     b = None if b is None else b.detach().float()
     groups = module.groups if layer.kind == "conv1d" else 1
     s0 = minmax_weight_scale(w4, fmt)
     mult = torch.ones_like(s0)
     x, g = inputs.x(), inputs.g()
     if x.numel() == 0:
-        return s0, act
+        return storable_scale(s0, fmt), act
     if method == "hessian":
         if g is None:
             raise ValueError(f"{layer.name}: no gradients captured")
@@ -400,11 +396,11 @@ def search_layer(model, layer: Layer, fmt: Format, inputs: LayerInputs, act: tup
         if static:
             if y_full is None:
                 y_full = _full_output(x, w, b, Format("fp32", 32), None, groups)
-            scale = s0 * mult
+            scale = storable_scale(s0 * mult, fmt)
             s_in = _search_act(x, y_full, w, b, fmt, scale, s_in, s_out, g, method, act_grid, "in", groups)
             if s_out:
                 s_out = _search_act(x, y_full, w, b, fmt, scale, s_in, s_out, g, method, act_grid, "out", groups)
-    return s0 * mult, ((s_in, s_out) if static else act)
+    return storable_scale(s0 * mult, fmt), ((s_in, s_out) if static else act)
 
 
 # --------------------------------------------------------------------------- the entry point used by plan()

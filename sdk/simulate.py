@@ -86,13 +86,9 @@ def simulate(model: nn.Module, scheme: Scheme, inplace: bool = False) -> nn.Modu
         elif plan.layer.kind == "conv1d":
             _set_module(sim, plan.name, SimConv1d(module, wq, plan))
         elif plan.layer.kind == "embedding":
-            # The lookup returns the quantized rows; a tied projection (Whisper's proj_out) multiplies by the same
-            # integer table with dynamic int8 activations, as the backend does.
+            # The lookup returns the quantized rows. A new Parameter unties it from a tied projection (Whisper's
+            # proj_out), which is a layer of its own.
             module.weight = nn.Parameter(wq, requires_grad=False)
-            if plan.layer.tied_to:
-                head = sim.get_submodule(plan.layer.tied_to)
-                head_fmt = Format(fmt.name, fmt.bits, fmt.granularity, fmt.group_size, "dynamic_int8")
-                _set_module(sim, plan.layer.tied_to, SimLinear(module.weight, getattr(head, "bias", None), head_fmt))
         else:
             raise ValueError(f"unknown layer kind {plan.layer.kind}")
     return sim

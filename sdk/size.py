@@ -24,17 +24,16 @@ class BackendProfile:
     scale_bytes_4bit: int = 4         # bytes per stored scale of 4-bit formats (XNNPACK: bf16)
     program_overhead: int = 0         # fixed bytes of the file (flatbuffer, delegate headers, method graph)
     layer_overhead: int = 0           # bytes per layer (per delegated op / tensor metadata)
-    tied_copies: int = 1              # copies of a tied embedding table in the file
     container_storage: bool = True    # weights take their kernel container width (8 or 4 bits); False: exactly b bits
 
 
 PROFILES = {
     # Calibrated against real .pte bytes of Whisper tiny.en (myqasr.export, executorch 1.5.1). Leftover after weights,
     # scales, biases and fp32 rest: 0.87 MB (fp32), 0.90 MB (all-int8), 0.90 MB (all-int4), <= 0.95 MB (mixed): log-mel
-    # DFT constants (0.7 MB), flatbuffer, delegate headers. The tied token table is stored twice (embedding lookup +
-    # the XNNPACK projection). Predictions land 0.02-0.15 % above real bytes, never below.
+    # DFT constants (0.7 MB), flatbuffer, delegate headers. The tied token table is two layers (embedding lookup,
+    # XNNPACK projection), each stored. Predictions land 0.02-0.15 % above real bytes, never below.
     "xnnpack": BackendProfile("xnnpack", scale_bytes=4, scale_bytes_4bit=2, program_overhead=950_000,
-                              layer_overhead=0, tied_copies=2),
+                              layer_overhead=0),
     # The paper's accounting: b-bit weights take b bits, no scale or overhead (simulation only).
     "research": BackendProfile("research", scale_bytes=0, scale_bytes_4bit=0, container_storage=False),
 }
@@ -61,8 +60,7 @@ def layer_bytes(layer: Layer, fmt: Format, profile: BackendProfile) -> int:
         else:
             n_scales = layer.out_channels
         scales = n_scales * (profile.scale_bytes_4bit if storage_bits(fmt) == 4 else profile.scale_bytes)
-    copies = profile.tied_copies if layer.tied_to else 1
-    return copies * (weight + scales) + bias + profile.layer_overhead
+    return weight + scales + bias + profile.layer_overhead
 
 
 def model_bytes(layers: list[Layer], formats: dict[str, Format], rest_params: int, profile: BackendProfile) -> int:

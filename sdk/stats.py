@@ -95,12 +95,15 @@ class Statistics:
         return {layer: s[name] for layer, s in self.layers.items()}
 
 
+STATS_VERSION = "2"     # 2: a tied output projection is a layer of its own
+
+
 def save_statistics(stats: Statistics, path) -> None:
     """Statistics file: safetensors of histograms, with the summaries as JSON metadata (written atomically)."""
     from safetensors.numpy import save
     from .scheme import _atomic_write_bytes
 
-    meta = {"format": "myqasr-stats", "version": "1", "model_id": stats.model_id,
+    meta = {"format": "myqasr-stats", "version": STATS_VERSION, "model_id": stats.model_id,
             "weights_sha256": stats.weights_sha256, "clips": json.dumps(stats.clips),
             "layers": json.dumps(stats.layers)}
     hists = {k: v.astype(np.float64) for k, v in (stats.histograms or {}).items()} or {"_empty": np.zeros(0)}
@@ -117,6 +120,9 @@ def load_statistics(path) -> Statistics:
             meta = f.metadata() or {}
         if meta.get("format") != "myqasr-stats":
             raise ValueError("not a myqasr statistics file")
+        if meta.get("version") != STATS_VERSION:
+            raise ValueError(f"statistics version {meta.get('version')}, this myqasr reads version {STATS_VERSION}: "
+                             "recompute them with `myqasr stats`")
         hists = load_file(str(path))
         hists.pop("_empty", None)
         return Statistics(meta["model_id"], meta["weights_sha256"], json.loads(meta["clips"]),
@@ -132,7 +138,8 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
     """The statistics pass: forward-only, hooks on every quantizable layer, padding excluded.
 
     Whisper: the full-precision model first transcribes the clips (greedy); its own tokens are then fed to the
-    decoder in one teacher-forced pass per clip. A tied embedding is measured at its projection (proj_out).
+    decoder in one teacher-forced pass per clip. Every layer is measured at its own output (Whisper's token
+    embedding at the looked-up rows, its tied proj_out at the logits).
     """
     from tqdm.auto import tqdm
 
@@ -159,7 +166,7 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
                 decoder_ids[i + j] = _strip_padding(seq, pad)
     try:
         for layer in layers:
-            module = model.get_submodule(layer.tied_to or layer.name)
+            module = model.get_submodule(layer.name)
             handles.append(module.register_forward_hook(make_hook(layer.name)))
         for audio, ids in tqdm(list(zip(audios, decoder_ids)), desc="statistics pass", disable=not progress):
             ctx.clear()

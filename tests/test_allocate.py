@@ -8,7 +8,8 @@ from myqasr.layers import Layer
 from myqasr.size import PROFILES, BackendProfile, layer_bytes, model_bytes
 
 LAYERS = [Layer(f"l{i}", "linear", (64 * (1 + i % 3), 128), bias=True) for i in range(9)] + \
-         [Layer("conv", "conv1d", (64, 16, 3), bias=True), Layer("emb", "embedding", (1000, 64), tied_to="head")]
+         [Layer("conv", "conv1d", (64, 16, 3), bias=True), Layer("emb", "embedding", (1000, 64)),
+          Layer("head", "linear", (1000, 64), tied_to="emb")]
 SENS = {l.name: float(i) for i, l in enumerate(LAYERS)}
 XNN = get_ladder("xnnpack")
 PROFILE = BackendProfile("test", scale_bytes=4, scale_bytes_4bit=2)  # plain accounting: no overhead, one copy
@@ -39,8 +40,8 @@ def test_order_direction_decides_who_steps_down_first():
     asc = allocate(LAYERS, SENS, budget, XNN, 0, PROFILE, order="ascending")
     desc = allocate(LAYERS, SENS, budget, XNN, 0, PROFILE, order="descending")
     assert [n for n, f in asc.items() if f.quantized] == ["l0"]
-    assert [n for n, f in desc.items() if f.quantized] == ["emb"]
-    assert visit_order(LAYERS, SENS, "descending")[0].name == "emb"
+    assert [n for n, f in desc.items() if f.quantized] == ["head"]
+    assert visit_order(LAYERS, SENS, "descending")[0].name == "head"
 
 
 def test_budget_above_fp32_keeps_everything_fp32():

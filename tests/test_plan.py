@@ -29,7 +29,9 @@ def test_statistics_cover_every_layer_and_exclude_padding(embedded, clips, stats
     layers = adapter.layers(embedded.model)
     names = [l.name for l in layers]
     assert set(stats.layers) == set(names)
-    assert "model.decoder.embed_tokens" in names and "proj_out" not in names  # tied: one layer
+    assert "model.decoder.embed_tokens" in names and "proj_out" in names      # tied: two layers, two statistics
+    assert next(l for l in layers if l.name == "proj_out").tied_to == "model.decoder.embed_tokens"
+    assert stats.layers["proj_out"]["median"] > 10 * stats.layers["model.decoder.embed_tokens"]["median"]
     assert not any("embed_positions" in n for n in names)
     enc_frames = sum(math.ceil(min(3000, len(c.audio) // 160 + 1) / 2) for c in clips)
     assert stats.layers["model.encoder.layers.0.fc1"]["count"] == enc_frames * 1536

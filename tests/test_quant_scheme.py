@@ -58,8 +58,9 @@ class Toy(nn.Module):
 
 def toy_scheme(model):
     layers = [Layer("conv", "conv1d", (16, 8, 3), True), Layer("fc", "linear", (64, 16), True),
-              Layer("emb", "embedding", (50, 64), False, tied_to="head")]
-    fmts = {"conv": XNN["conv1d"][1], "fc": INT8, "emb": XNN["embedding"][2]}
+              Layer("emb", "embedding", (50, 64), False), Layer("head", "linear", (50, 64), False, tied_to="emb")]
+    # the tied pair takes two formats: the lookup int4 per group, the projection int8 per channel
+    fmts = {"conv": XNN["conv1d"][1], "fc": INT8, "emb": XNN["embedding"][2], "head": INT8}
     scales = {f"{l.name}.weight_scale": minmax_weight_scale(model.get_submodule(l.name).weight, fmts[l.name])
               for l in layers}
     plans = [LayerPlan(l, fmts[l.name], sensitivity=float(i), input_scale=0.05 if l.kind == "conv1d" else None,
@@ -87,8 +88,11 @@ def test_simulate_replaces_layers_and_computes_the_format():
     es = scheme.weight_scales["emb.weight_scale"]
     ew = dequantize_weight(quantize_weight(model.emb.weight, XNN["embedding"][2], es),
                            XNN["embedding"][2], es)
-    ref = fake_quant_dynamic_per_token(h + ew[ids]) @ ew.T
+    hs = scheme.weight_scales["head.weight_scale"]
+    hw = dequantize_weight(quantize_weight(model.head.weight, INT8, hs), INT8, hs)
+    ref = fake_quant_dynamic_per_token(h + ew[ids]) @ hw.T
     assert torch.allclose(sim(x, ids), ref, atol=1e-5)
+    assert torch.equal(model.emb.weight, model.head.weight), "the tie of the fp32 model is kept"
     assert not torch.allclose(sim(x, ids), model(x, ids), atol=1e-3)
 
 
@@ -99,11 +103,11 @@ def test_scheme_roundtrip_and_validation(tmp_path):
     assert scales_path_for(path).is_file()
     back = load_scheme(path)
     assert [p.format for p in back.layers] == [p.format for p in scheme.layers]
-    assert back.plan("conv").input_scale == 0.05 and back.plan("emb").layer.tied_to == "head"
+    assert back.plan("conv").input_scale == 0.05 and back.plan("head").layer.tied_to == "emb"
     for k, v in scheme.weight_scales.items():
         assert torch.equal(back.weight_scales[k], v)
     d = json.loads(path.read_text())
-    assert d["version"] == 1 and d["layers"][1]["format"]["bits"] == 8 and d["model"]["weights_sha256"]
+    assert d["version"] == 2 and d["layers"][1]["format"]["bits"] == 8 and d["model"]["weights_sha256"]
     check_scheme_matches(back, "toy", "0" * 64)
     with pytest.raises(MyqasrError, match="planned for model 'toy'"):
         check_scheme_matches(back, "other", "1" * 64, str(path))

@@ -39,7 +39,7 @@ def setup(embedded, user_clips_dir):
     adapter = adapter_for("whisper", embedded.processor)
     layers = [l for l in adapter.layers(embedded.model) if l.name in LAYERS]
     ladder = get_ladder("xnnpack")
-    # the int8 conv and the int4 per-group linears / tied embedding of the phone ladder
+    # the lowest rung of the phone ladder: int8 conv (static activations), int4 per-group linears
     formats = {l.name: ladder[l.kind][-1] for l in layers}
     clips = load_clips(user_clips_dir)
     stats = compute_statistics(embedded, clips, progress=False)
@@ -58,7 +58,7 @@ def held_out_io(embedded, setup):
     for l in layers:
         def hook(module, inputs, output, l=l):
             io[l.name].append((inputs[0].detach().clone(), output.detach().clone(), dict(ctx)))
-        handles.append(embedded.model.get_submodule(l.tied_to or l.name).register_forward_hook(hook))
+        handles.append(embedded.model.get_submodule(l.name).register_forward_hook(hook))
     try:
         for audio, seq in zip(audios, ids):
             ctx.clear()
@@ -84,7 +84,7 @@ def held_out_errors(embedded, setup, io, scales):
     out = {}
     with torch.no_grad():
         for l in layers:
-            module = sim.get_submodule(l.tied_to or l.name)
+            module = sim.get_submodule(l.name)
             ys, yqs = [], []
             for x, y, ctx in io[l.name]:
                 yq = module(x)
