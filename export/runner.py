@@ -1,8 +1,9 @@
 """Host runtime for myqasr `.pte` files (ExecuTorch Python runtime, XNNPACK + quantized kernels).
 
-Whisper: preprocessor -> encoder -> greedy text_decoder loop (prompt <|startoftranscript|><|notimestamps|> fed one
-token at a time at positions 0, 1; suppress_tokens every step, begin_suppress_tokens on the first generated step;
-stop at <|endoftext|> or max_new_tokens) — the same ids as HF `generate(num_beams=1, do_sample=False)`.
+Whisper: preprocessor -> encoder (once per clip: the decoder's cross-attention K/V) -> greedy text_decoder loop
+(prompt <|startoftranscript|><|notimestamps|> fed one token at a time at positions 0, 1, each call also given the
+encoder's K/V; suppress_tokens every step, begin_suppress_tokens on the first generated step; stop at
+<|endoftext|> or max_new_tokens) — the same ids as HF `generate(num_beams=1, do_sample=False)`.
 Wav2Vec2-CTC: forward -> greedy CTC. Every clip reports load / preprocess / encode / decode / total seconds and RTF.
 """
 from __future__ import annotations
@@ -44,11 +45,14 @@ class RunResult:
 
 
 def set_threads(n: int | None) -> int:
-    """XNNPACK thread pool size for this process (None: leave as is). Returns the current count."""
+    """XNNPACK thread pool size for this process, and torch's intra-op threads with it (the greedy loop's argmax and
+    masking over the vocabulary; with more torch threads than free cores they cost more than a decoder step).
+    None: leave both as they are. Returns the XNNPACK count."""
     from executorch.extension.pybindings import portable_lib
 
     if n:
         portable_lib._unsafe_reset_threadpool(int(n))
+        torch.set_num_threads(int(n))
     try:
         return int(portable_lib._threadpool_get_thread_count())
     except Exception:   # noqa: BLE001
@@ -94,15 +98,16 @@ class PteModel:
         x[: a.numel()] = a
         return self.run("preprocessor", x)[0]
 
-    def whisper_greedy(self, hidden: torch.Tensor) -> tuple[list[int], int]:
+    def whisper_greedy(self, cross_kv: list) -> tuple[list[int], int]:
+        """Greedy ids from the encoder's outputs (cross K/V) -> (generated ids without eos, decoder calls)."""
         w = self.vocab.whisper
         suppress = torch.tensor(w["suppress_tokens"], dtype=torch.long)
         begin = torch.tensor(w["begin_suppress_tokens"], dtype=torch.long)
         eos, max_new = int(w["eos_id"]), int(w["max_new_tokens"])
         logits, pos = None, 0
         for tok in w["decoder_start_ids"]:
-            logits = self.run("text_decoder", torch.tensor([[tok]], dtype=torch.long), hidden,
-                              torch.tensor([pos], dtype=torch.long))[0]
+            logits = self.run("text_decoder", torch.tensor([[tok]], dtype=torch.long),
+                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
             pos += 1
         ids: list[int] = []
         steps = len(w["decoder_start_ids"])
@@ -118,8 +123,8 @@ class PteModel:
             ids.append(nxt)
             if len(ids) >= max_new:
                 break
-            logits = self.run("text_decoder", torch.tensor([[nxt]], dtype=torch.long), hidden,
-                              torch.tensor([pos], dtype=torch.long))[0]
+            logits = self.run("text_decoder", torch.tensor([[nxt]], dtype=torch.long),
+                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
             pos += 1
             steps += 1
         return ids, steps
@@ -128,9 +133,12 @@ class PteModel:
         t0 = time.perf_counter()
         feats = self.whisper_features(pcm)
         t1 = time.perf_counter()
-        hidden = self.run("encoder", feats)[0]
+        cross_kv = self.run("encoder", feats)
+        if len(cross_kv) < 2:
+            raise MyqasrError(f"{self.path}: its encoder returns hidden states, not the decoder's cross-attention K/V "
+                              "(exported by an older myqasr): export it again")
         t2 = time.perf_counter()
-        ids, steps = self.whisper_greedy(hidden)
+        ids, steps = self.whisper_greedy(cross_kv)
         t3 = time.perf_counter()
         text = self.vocab.decode(ids).strip()
         return RunResult(path, text, ids, len(pcm) / SAMPLE_RATE,

@@ -207,21 +207,29 @@ def whisper_tokens() -> list[str]:
 
 
 class _EagerWhisper:
-    """Stands in for PteModel in PteModel.whisper_greedy: `run("text_decoder", ids, hidden, pos)` on an eager HF model
-    (the whole prefix each call, so no cache is involved), recording what was fed and what came back."""
+    """Stands in for PteModel in PteModel.whisper_greedy: `run("text_decoder", ids, pos, *cross_kv)` on an eager HF
+    model (the whole prefix each call, so no cache is involved), recording what was fed and what came back.
+    `cross_kv` is what the `encoder` method returns for `hidden`; every call must pass exactly those tensors."""
 
-    def __init__(self, model, vocab):
-        self.model, self.vocab, self.calls = model, vocab, []
+    def __init__(self, model, vocab, hidden):
+        import torch
+        from myqasr.export.whisper import cross_kv
 
-    def run(self, method, input_ids, hidden, cache_position):
+        self.model, self.vocab, self.hidden, self.calls = model, vocab, hidden, []
+        with torch.no_grad():
+            self.cross_kv = cross_kv(model, hidden)
+
+    def run(self, method, input_ids, cache_position, *cross_kv):
         import torch
 
         assert method == "text_decoder"
+        assert len(cross_kv) == len(self.cross_kv) and all(a is b for a, b in zip(cross_kv, self.cross_kv))
         token, pos = int(input_ids[0, 0]), int(cache_position[0])
         assert pos == len(self.calls), "positions must count up from 0"
         prefix = [c[0] for c in self.calls] + [token]
         with torch.no_grad():
-            logits = self.model(encoder_outputs=(hidden,), decoder_input_ids=torch.tensor([prefix])).logits[:, -1:]
+            logits = self.model(encoder_outputs=(self.hidden,),
+                                decoder_input_ids=torch.tensor([prefix])).logits[:, -1:]
         self.calls.append((token, pos, logits[0, 0].clone()))
         return [logits]
 
@@ -249,8 +257,8 @@ def build_whisper(out: Path) -> list[dict]:
             "max_new_tokens": max_new, "suppress_tokens": [WHISPER_EN, 18],
             "begin_suppress_tokens": [WHISPER_SPACE, WHISPER_EOS], "first_special_id": WHISPER_EOS,
             "token_encoding": "gpt2_bytes"}, model_id="random-tiny-whisper (parity fixture)", scheme=None)
-        runner = _EagerWhisper(model, vocab)
-        ids, steps = PteModel.whisper_greedy(runner, hidden)
+        runner = _EagerWhisper(model, vocab, hidden)
+        ids, steps = PteModel.whisper_greedy(runner, runner.cross_kv)
         text = vocab.decode(ids).strip()                      # as PteModel.transcribe_whisper
         raw = torch.stack([c[2] for c in runner.calls])
         n_prompt = len(vocab.whisper["decoder_start_ids"])

@@ -100,6 +100,81 @@ def test_whisper_parity_and_greedy_ids(whisper_export):
     assert rep.ok, rep.summary()
 
 
+def _stepwise_logits(encode, decode, features, ids) -> torch.Tensor:
+    """The .pte contract: encoder once -> cross K/V, then one text_decoder(token, position, *K/V) per position."""
+    kv = encode(features)
+    return torch.cat([decode(torch.tensor([[tok]]), torch.tensor([pos]), *kv)[0] for pos, tok in enumerate(ids)])
+
+
+def _check_two_clips(model, encode, decode, clips, rtol: float) -> None:
+    """Teacher-forced HF logits == step-by-step logits; the second, shorter clip reuses the decoder's cache (stale
+    positions of the first clip must not leak in)."""
+    for features, ids in clips:
+        with torch.no_grad():
+            ref = model(input_features=features, decoder_input_ids=torch.tensor([ids])).logits[0]
+            out = _stepwise_logits(encode, decode, features, ids)
+        assert out.shape == ref.shape
+        assert float((out - ref).abs().max()) <= rtol * float(ref.abs().max()), float((out - ref).abs().max())
+
+
+def _random_clips(vocab: int, prompt: list[int], lengths=(24, 6), seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(1, 80, 3000, generator=g), prompt + torch.randint(0, vocab, (n,), generator=g).tolist())
+            for n in lengths]
+
+
+def test_whisper_decoder_module_matches_hf(tmp_path):
+    """The exported decoder (own module: static self-attention cache, precomputed cross K/V) computes HF's logits."""
+    from myqasr.export.whisper import EncoderWrapper, TextDecoder, prepare_for_export, whisper_prompt
+    from myqasr.models import load_model
+
+    loaded = load_model(tiny_whisper(tmp_path))
+    model = prepare_for_export(loaded.model)
+    clips = _random_clips(256, whisper_prompt(model))
+    with torch.no_grad():
+        _check_two_clips(model, EncoderWrapper(model), TextDecoder(model, 32), clips, rtol=1e-5)
+
+
+def test_whisper_fp32_pte_matches_hf(tmp_path):
+    """An fp32 .pte through the ExecuTorch runtime: encoder outputs are the cross K/V in the documented layouts, and
+    text_decoder's logits equal HF's teacher-forced logits, clip after clip."""
+    from myqasr.export.cli import export_scheme
+    from myqasr.export.runner import PteModel
+    from myqasr.export.testing import ladder_formats, uniform_scheme
+    from myqasr.export.whisper import prepare_for_export, whisper_prompt
+    from myqasr.models import load_model
+
+    loaded = load_model(tiny_whisper(tmp_path))
+    scheme = uniform_scheme(loaded.model, "whisper", ladder_formats("fp32"), model_id=loaded.model_id,
+                            weights_sha256=loaded.weights_sha256)
+    out = tmp_path / "fp32.pte"
+    export_scheme(scheme, loaded, out)
+    pte = PteModel(out, threads=1)
+    model = prepare_for_export(loaded.model)
+    cfg = model.config
+    heads, dim = cfg.decoder_attention_heads, cfg.d_model // cfg.decoder_attention_heads
+    kv = pte.run("encoder", torch.zeros(1, 80, 3000))
+    assert [tuple(t.shape) for t in kv] == [(heads, 1500, dim), (heads, dim, 1500)] * cfg.decoder_layers
+    clips = _random_clips(256, whisper_prompt(model), seed=1)
+    _check_two_clips(model, lambda f: pte.run("encoder", f), lambda *a: pte.run("text_decoder", *a)[0], clips,
+                     rtol=1e-5)
+
+
+def test_whisper_decoder_module_matches_hf_on_tiny_en(embedded, user_clips_dir):
+    """The same on the real embedded Whisper tiny.en, on speech and its transcript's tokens."""
+    from myqasr.audio import load_clips
+    from myqasr.export.whisper import EncoderWrapper, TextDecoder, prepare_for_export, whisper_prompt
+
+    model = prepare_for_export(embedded.model)
+    fe, tok = embedded.processor.feature_extractor, embedded.processor.tokenizer
+    clips = []
+    for clip, n in zip(load_clips(user_clips_dir, with_text=True), (None, 3)):
+        ids = whisper_prompt(model) + tok.encode(" " + clip.text, add_special_tokens=False)[:n]
+        clips.append((fe(clip.audio, sampling_rate=16000, return_tensors="pt").input_features, ids))
+    with torch.no_grad():
+        _check_two_clips(model, EncoderWrapper(model), TextDecoder(model, 64), clips, rtol=1e-5)
+
+
 def test_preprocessor_matches_feature_extractor_on_speech(whisper_export, user_clips_dir):
     from myqasr.audio import load_clips
     from myqasr.export.runner import PteModel
@@ -123,6 +198,18 @@ def test_run_command_prints_transcript_and_timings(whisper_export, tmp_path, cap
     assert main(["run", str(out), str(wav), "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "clip.wav" in text and "RTF" in text and "encode" in text and "threads 1" in text
+
+
+def test_runner_refuses_a_pte_of_the_old_contract(whisper_export, monkeypatch):
+    """A .pte whose encoder returns hidden states (myqasr before the cross K/V moved into the encoder): one line."""
+    from myqasr.export.runner import PteModel
+
+    loaded, scheme, report, out = whisper_export
+    pte = PteModel(out, threads=1)
+    run = pte.run
+    monkeypatch.setattr(pte, "run", lambda method, *a: run(method, *a)[:1] if method == "encoder" else run(method, *a))
+    with pytest.raises(MyqasrError, match="older myqasr"):
+        pte.transcribe(_noise_clips(1, 1.0)[0].audio)
 
 
 def test_export_refuses_bad_outputs_and_schemes(whisper_export, tmp_path):

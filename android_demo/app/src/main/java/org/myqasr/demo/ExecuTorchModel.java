@@ -68,17 +68,27 @@ final class ExecuTorchModel implements LoadedModel {
         }
     }
 
-    private Tensor run(String method, EValue... inputs) throws AsrException {
+    /** All outputs of a method, each checked to be a tensor. */
+    private EValue[] runAll(String method, EValue... inputs) throws AsrException {
         EValue[] out;
         try {
             out = module.execute(method, inputs);
         } catch (RuntimeException e) {
             throw new AsrException(name + ": method '" + method + "' failed (" + e.getMessage() + ")");
         }
-        if (out == null || out.length == 0 || !out[0].isTensor()) {
+        if (out == null || out.length == 0) {
             throw new AsrException(name + ": method '" + method + "' returned no tensor");
         }
-        return out[0].toTensor();
+        for (EValue v : out) {
+            if (!v.isTensor()) {
+                throw new AsrException(name + ": method '" + method + "' returned a non-tensor output");
+            }
+        }
+        return out;
+    }
+
+    private Tensor run(String method, EValue... inputs) throws AsrException {
+        return runAll(method, inputs)[0].toTensor();
     }
 
     private float[] floats(String method, Tensor t) throws AsrException {
@@ -101,15 +111,25 @@ final class ExecuTorchModel implements LoadedModel {
                 return floats("preprocessor", t);
             }
 
+            /** The cross K/V tensors, in the order text_decoder takes them after the token and position. */
             @Override
             public Object encode(float[] features) throws AsrException {
-                return EValue.from(run("encoder", EValue.from(Tensor.fromBlob(features, featureShape))));
+                EValue[] kv = runAll("encoder", EValue.from(Tensor.fromBlob(features, featureShape)));
+                if (kv.length < 2) {
+                    throw new AsrException(name + ": its encoder returns hidden states, not the decoder's"
+                            + " cross-attention K/V (exported by an older myqasr): export it again");
+                }
+                return kv;
             }
 
             @Override
-            public float[] decodeStep(long token, Object hidden, long position) throws AsrException {
-                Tensor t = run("text_decoder", EValue.from(Tensor.fromBlob(new long[] {token}, new long[] {1, 1})),
-                        (EValue) hidden, EValue.from(Tensor.fromBlob(new long[] {position}, new long[] {1})));
+            public float[] decodeStep(long token, Object crossKv, long position) throws AsrException {
+                EValue[] kv = (EValue[]) crossKv;
+                EValue[] inputs = new EValue[2 + kv.length];
+                inputs[0] = EValue.from(Tensor.fromBlob(new long[] {token}, new long[] {1, 1}));
+                inputs[1] = EValue.from(Tensor.fromBlob(new long[] {position}, new long[] {1}));
+                System.arraycopy(kv, 0, inputs, 2, kv.length);
+                Tensor t = run("text_decoder", inputs);
                 float[] all = floats("text_decoder", t);
                 long[] shape = t.shape();
                 int v = (int) shape[shape.length - 1];

@@ -8,7 +8,8 @@ import java.util.Map;
  * Whisper greedy decoding over the {@code .pte}'s methods, exactly as the SDK's host runner does it
  * ({@code myqasr.export.runner.PteModel.whisper_greedy}):
  * <ol>
- * <li>pad or cut the 16 kHz PCM to n_samples; preprocess; encode;</li>
+ * <li>pad or cut the 16 kHz PCM to n_samples; preprocess; encode (once per clip: the cross-attention K/V that
+ * every decoder call takes);</li>
  * <li>feed decoder_start_ids one at a time at positions 0, 1, ...; the logits of the last one give the first
  * output;</li>
  * <li>each step: suppress_tokens get -inf (at the first step also begin_suppress_tokens); take the argmax;
@@ -38,14 +39,14 @@ public final class WhisperTranscriber implements Transcriber {
         float[] features = methods.preprocess(java.util.Arrays.copyOf(pcm, cfg.nSamples));
         ms.put("preprocess", Transcript.msSince(t0));
         long t1 = System.nanoTime();
-        Object hidden = methods.encode(features);
+        Object crossKv = methods.encode(features);
         ms.put("encode", Transcript.msSince(t1));
 
         long t2 = System.nanoTime();
         long position = 0;
         float[] logits = null;
         for (int id : cfg.decoderStartIds) {
-            logits = step(id, hidden, position++);
+            logits = step(id, crossKv, position++);
         }
         List<Integer> generated = new ArrayList<Integer>();
         for (int k = 0; k < cfg.maxNewTokens; k++) {
@@ -61,7 +62,7 @@ public final class WhisperTranscriber implements Transcriber {
             if (k + 1 == cfg.maxNewTokens) {
                 break;
             }
-            logits = step(next, hidden, position++);
+            logits = step(next, crossKv, position++);
         }
         List<Integer> printable = new ArrayList<Integer>();
         int[] ids = new int[generated.size()];
@@ -76,8 +77,8 @@ public final class WhisperTranscriber implements Transcriber {
         return new Transcript(text, ids, ms, (int) position);
     }
 
-    private float[] step(int token, Object hidden, long position) throws AsrException {
-        float[] logits = methods.decodeStep(token, hidden, position);
+    private float[] step(int token, Object crossKv, long position) throws AsrException {
+        float[] logits = methods.decodeStep(token, crossKv, position);
         ModelCheck.vocabSize(logits.length, vocab);
         return logits;
     }

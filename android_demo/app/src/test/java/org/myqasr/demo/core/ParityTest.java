@@ -116,13 +116,13 @@ public class ParityTest {
         @Override
         public Object encode(float[] features) {
             encoded = true;
-            return "hidden";
+            return "crossKv";
         }
 
         @Override
-        public float[] decodeStep(long token, Object hidden, long position) {
+        public float[] decodeStep(long token, Object crossKv, long position) {
             assertTrue(encoded);
-            assertEquals("hidden", hidden);
+            assertEquals("the encoder's output is passed to every step", "crossKv", crossKv);
             assertTrue("more decoder calls than Python made", calls < fedTokens.length);
             assertEquals("token fed at call " + calls, fedTokens[calls], token);
             assertEquals("position at call " + calls, positions[calls], position);

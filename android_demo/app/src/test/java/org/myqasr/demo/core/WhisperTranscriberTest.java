@@ -40,7 +40,7 @@ public class WhisperTranscriberTest {
         }
 
         @Override
-        public float[] decodeStep(long token, Object hidden, long position) {
+        public float[] decodeStep(long token, Object crossKv, long position) {
             fed.append(token).append('@').append(position).append(' ');
             float[] l = new float[vocab];
             int[] pref = preferences[Math.min(calls, preferences.length - 1)];
