@@ -1,13 +1,15 @@
 """One entry point for the benchmark suite.
 
-    python -m benchmarks all [--out benchmarks/results] [--quick]     # core, personalization, perf in turn
+    python -m benchmarks all [--out benchmarks/results] [--quick]     # perf, budgets (~30 min, 2 cores)
+    python -m benchmarks all --with-personalization                   # + the 10-user panel (~1.5 h more)
     python -m benchmarks perf [ARGS...]                               # one benchmark (its own arguments)
     python -m benchmarks --list
 
 Each benchmark runs in its own process (`python -m benchmarks.<name>`), so each is also runnable alone. `all` shows
 one progress bar over the benchmarks, keeps going when one fails, and says which failed at the end. With
 `--quick`, results go to a scratch folder (default /tmp/myqasr-bench-quick) so the committed results stay as they
-are.
+are. The personalization panel (WER of 11 methods x 4 budgets on 10 voice users, every quantized model transcribing
+every user's test clips) is the one long benchmark: `all` runs it only when asked.
 """
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from pathlib import Path
 
 # name -> (description, arguments added by `all`, arguments added by `all --quick`)
 BENCHMARKS = {
-    "core": ("size model, statistics pass, WER vs budget (simulated)", [], []),
-    "personalization": ("myQASR on a panel of synthetic voices, ladder of budgets", [], ["--quick"]),
     "perf": ("personalization cost, runtime against peers, size truth", [], ["--quick"]),
+    "budgets": ("`myqasr personalize` at the all-int8 size, midway and the all-int4 size", [], ["--quick"]),
+    "personalization": ("myQASR on a panel of synthetic voices, ladder of budgets (long)", [], ["--quick"]),
 }
+DEFAULT_ALL = ("perf", "budgets")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +39,7 @@ def main(argv=None) -> int:
         print(__doc__.strip().split("\n\n")[0] + "\n")
         for name, (desc, _, _) in BENCHMARKS.items():
             print(f"  {name:16s} {desc}")
-        print("  all              every benchmark above, in turn")
+        print("  all              perf and budgets (--with-personalization: then the panel)")
         return 0
     name, rest = argv[0], argv[1:]
     if name in BENCHMARKS:
@@ -48,10 +51,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results; quick: a scratch dir)")
     ap.add_argument("--quick", action="store_true", help="small settings for every benchmark that has them")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    ap.add_argument("--with-personalization", action="store_true", help="also run the personalization panel")
     a = ap.parse_args(rest)
     out = a.out or ("/tmp/myqasr-bench-quick" if a.quick else "benchmarks/results")
     Path(out).mkdir(parents=True, exist_ok=True)
-    names = a.only.split(",") if a.only else list(BENCHMARKS)
+    names = a.only.split(",") if a.only else [*DEFAULT_ALL, *(["personalization"] if a.with_personalization else [])]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}")

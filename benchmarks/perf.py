@@ -10,7 +10,8 @@
        hooks keep every layer's output tensors for all clips, then the exact median of |y| per layer), and
    (b) one plain full-precision pass over the same clips (the same greedy transcription in batches of 4 and the
        same teacher-forced forward per clip as the statistics pass, without hooks).
-   Peak RSS of a stage is read from VmHWM after resetting it (`/proc/self/clear_refs`) at the start of the stage.
+   Peak RSS of a stage is read from VmHWM after resetting it (`/proc/self/clear_refs`) at the start of the stage,
+   which also hands the heap memory freed by earlier stages back to the OS (`myqasr.stats.release_freed_memory`).
    Clips: two flite voices (rms, slt) reading the first 32 sentences of `benchmarks.voices`, rendered once.
 2. Runtime against peers on the sample user's 8 test clips, threads 1 and 2, every engine in its own process,
    end to end audio -> text, per-utterance time = median over repeats (after one warm-up pass):
@@ -103,6 +104,11 @@ class Stage:
     def __enter__(self):
         import gc
         gc.collect()
+        try:                   # start every stage from a trimmed heap: what an earlier stage freed is not counted
+            from myqasr.stats import release_freed_memory
+            release_freed_memory()
+        except ImportError:
+            pass
         self.rss_before_mb = rss_mb()
         reset_peak()
         self.t0 = time.perf_counter()
