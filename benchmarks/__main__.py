@@ -1,7 +1,7 @@
 """One entry point for the benchmark suite.
 
-    python -m benchmarks all [--out benchmarks/results] [--quick]     # perf, budgets (~30 min, 2 cores)
-    python -m benchmarks all --with-personalization                   # + the 10-user panel (~1.5 h more)
+    python -m benchmarks all [--out benchmarks/results] [--quick]     # perf (~30 min, 2 cores)
+    python -m benchmarks all --full                                   # + budgets (~10 min) + the 10-user panel (~80 min)
     python -m benchmarks perf [ARGS...]                               # one benchmark (its own arguments)
     python -m benchmarks --list
 
@@ -25,7 +25,7 @@ BENCHMARKS = {
     "budgets": ("`myqasr personalize` at the all-int8 size, midway and the all-int4 size", [], ["--quick"]),
     "personalization": ("myQASR on a panel of synthetic voices, ladder of budgets (long)", [], ["--quick"]),
 }
-DEFAULT_ALL = ("perf", "budgets")
+DEFAULT_ALL = ("perf",)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         print(__doc__.strip().split("\n\n")[0] + "\n")
         for name, (desc, _, _) in BENCHMARKS.items():
             print(f"  {name:16s} {desc}")
-        print("  all              perf and budgets (--with-personalization: then the panel)")
+        print("  all              perf (--full: perf, budgets, personalization)")
         return 0
     name, rest = argv[0], argv[1:]
     if name in BENCHMARKS:
@@ -51,11 +51,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results; quick: a scratch dir)")
     ap.add_argument("--quick", action="store_true", help="small settings for every benchmark that has them")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHMARKS)}")
-    ap.add_argument("--with-personalization", action="store_true", help="also run the personalization panel")
+    ap.add_argument("--full", action="store_true", help="also `myqasr personalize` at three budgets and the panel")
     a = ap.parse_args(rest)
     out = a.out or ("/tmp/myqasr-bench-quick" if a.quick else "benchmarks/results")
     Path(out).mkdir(parents=True, exist_ok=True)
-    names = a.only.split(",") if a.only else [*DEFAULT_ALL, *(["personalization"] if a.with_personalization else [])]
+    names = a.only.split(",") if a.only else (list(BENCHMARKS) if a.full else list(DEFAULT_ALL))
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}")

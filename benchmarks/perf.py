@@ -1,6 +1,6 @@
 """Performance of myqasr on the embedded Whisper tiny.en: personalization cost, runtime against peers, size truth.
 
-    python -m benchmarks.perf [--out benchmarks/results]          # full run (~20-25 min on 2 cores)
+    python -m benchmarks.perf [--out benchmarks/results]          # full run (~30 min on 2 cores)
     python -m benchmarks.perf --quick --out /tmp/perf             # smoke test (small settings, ~6 min)
 
 1. Personalization cost (4 / 16 / 64 clips, `torch` 2 threads, a fresh process per configuration): time and peak
@@ -53,7 +53,7 @@ class Settings:
     counts: tuple = (4, 16, 64)        # clips for the cost part
     cosine: bool = True                # time the cosine search (1 budget) in the cost part
     threads: tuple = (1, 2)            # runtime part
-    repeats: int = 5                   # timed passes over the clips per engine (after one warm-up pass)
+    repeats: int = 3                   # timed passes over the clips per engine (after one warm-up pass)
     n_test: int = 8                    # sample user test clips
     size_points: int = 5               # budgets of the size table (includes the three runtime budgets)
     alloc_budgets: int = 10            # budgets planned from one statistics pass in the cost part
@@ -997,13 +997,13 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="schemes, .pte files and rendered clips")
     ap.add_argument("--quick", action="store_true", help="small settings (smoke test)")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
-    ap.add_argument("--repeats", type=int, default=None, help="timed passes per engine (default 5, quick 1)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed passes per engine (default 3, quick 1)")
     ap.add_argument("--counts", default=None, help="clip counts of the cost part (default 4,16,64)")
     ap.add_argument("--threads", default=None, help="runtime threads (default 1,2)")
     ap.add_argument("--no-cosine", action="store_true", help="skip the cosine calibration timing")
     ap.add_argument("--cosine-max", type=int, default=None, help="time the cosine search up to this many clips")
     ap.add_argument("--cost-threads", type=int, default=None, help=f"torch threads, cost part (default {COST_THREADS})")
-    ap.add_argument("--findings", type=Path, default=None, help="markdown added after the profile (hand-written)")
+    ap.add_argument("--findings", type=Path, default=None, help="markdown added after the profile (default: <out>/perf_findings.md if present)")
     ap.add_argument("--reuse", action="store_true", help="reuse .pte files already exported for the same scheme")
     ap.add_argument("--note", action="append", default=[], help="a line added to the report (e.g. machine load)")
     ap.add_argument("--from-json", type=Path, default=None, help="only rewrite the report from a perf.json")
@@ -1046,6 +1046,8 @@ def main(argv=None) -> int:
     write_text(a.out / "perf.json", json.dumps(res, indent=1, default=str))
     figs = plots(res, a.out)
     notes = [f"- note: {n}" for n in res.get("notes", [])] + ([""] if res.get("notes") else [])
+    if a.findings is None and (a.out / "perf_findings.md").is_file():     # the hand-written reading of the profile
+        a.findings = a.out / "perf_findings.md"
     if a.findings and a.findings.is_file():
         res["profile_findings"] = ["", a.findings.read_text().strip(), ""]
     path = write_report(res, a.out, command, figs, notes)
