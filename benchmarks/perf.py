@@ -356,7 +356,6 @@ def _compare_medians(loaded, exact: dict, stats_file: str, k: int) -> dict:
 def child_prepare(spec: dict) -> dict:
     """Statistics on the sample user's calibration clips, schemes for the size ladder, one .pte per scheme."""
     _set_torch_threads(COST_THREADS)
-    import hashlib
     from myqasr.audio import SAMPLE_USER_DIR, load_clips
     from myqasr.export.cli import export_scheme
     from myqasr.export.size import pte_bytes
@@ -916,28 +915,20 @@ def plots(res: dict, out: Path) -> list[str]:
     if cost:
         n = [r["clips"] for r in cost]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-        a1.plot(n, [r["plain_s"] for r in cost], "o-", label="plain FP pass")
-        a1.plot(n, [r["stats_s"] for r in cost], "o-", label="statistics pass")
-        if all("storeall_s" in r for r in cost):
-            a1.plot(n, [r["storeall_s"] for r in cost], "o-", label="store-all + exact median")
-        if all("cosine_s" in r for r in cost):
-            a1.plot(n, [r["cosine_s"] for r in cost], "o--", label="plan cosine (1 budget)")
-        a1.set_xlabel("clips")
-        a1.set_ylabel("seconds")
-        a1.set_xscale("log", base=2)
-        a1.legend(fontsize=8)
-        a1.set_title("time")
-        a2.plot(n, [r["plain_peak_mb"] for r in cost], "o-", label="plain FP pass")
-        a2.plot(n, [r["stats_peak_mb"] for r in cost], "o-", label="statistics pass")
-        if all("storeall_peak_mb" in r for r in cost):
-            a2.plot(n, [r["storeall_peak_mb"] for r in cost], "o-", label="store-all + exact median")
-        if all("cosine_peak_mb" in r for r in cost):
-            a2.plot(n, [r["cosine_peak_mb"] for r in cost], "o--", label="plan cosine")
-        a2.set_xlabel("clips")
-        a2.set_ylabel("peak RSS MB (process)")
-        a2.set_xscale("log", base=2)
-        a2.legend(fontsize=8)
-        a2.set_title("memory")
+        for ax, suffix, ylabel, title in ((a1, "s", "seconds", "time"),
+                                          (a2, "peak_mb", "peak RSS MB (process)", "memory")):
+            ax.plot(n, [r[f"plain_{suffix}"] for r in cost], "o-", label="plain FP pass")
+            ax.plot(n, [r[f"stats_{suffix}"] for r in cost], "o-", label="statistics pass")
+            if all(f"storeall_{suffix}" in r for r in cost):
+                ax.plot(n, [r[f"storeall_{suffix}"] for r in cost], "o-", label="store-all + exact median")
+            if all(f"cosine_{suffix}" in r for r in cost):
+                ax.plot(n, [r[f"cosine_{suffix}"] for r in cost], "o--",
+                        label="plan cosine (1 budget)" if suffix == "s" else "plan cosine")
+            ax.set_xlabel("clips")
+            ax.set_ylabel(ylabel)
+            ax.set_xscale("log", base=2)
+            ax.legend(fontsize=8)
+            ax.set_title(title)
         fig.suptitle("Statistics cost vs number of clips (2 threads)")
         fig.tight_layout()
         fig.savefig(out / "perf_cost.png", dpi=110)

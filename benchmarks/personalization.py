@@ -540,20 +540,16 @@ def write_markdown(res: dict, out: Path, command: str, figs: list[str]) -> Path:
             vals = [t[f"{b:.6f}"][m] for b in budgets]
             lines.append(f"| {g} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
         lines.append("")
-    lines += ["**Mean of per-user WER** (each user weighs the same)", "", head.replace("group", "users"),
-              "|---|---|" + "---|" * len(budgets)]
-    for m in METHODS[1:]:
-        vals = [np.mean([res["per_user"][u]["results"][f"{b:.6f}"][m]["wer"] for u in res["users"]])
-                for b in budgets]
-        lines.append(f"| {len(res['users'])} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
-    lines += ["", f"fp32: {100 * np.mean([res['per_user'][u]['fp32']['wer'] for u in res['users']]):.2f} %.", ""]
-    lines += ["**Median of per-user WER** (robust to one user's repetition loop: a looping transcript scores "
-              "several hundred %)", "", head.replace("group", "users"), "|---|---|" + "---|" * len(budgets)]
-    for m in METHODS[1:]:
-        vals = [np.median([res["per_user"][u]["results"][f"{b:.6f}"][m]["wer"] for u in res["users"]])
-                for b in budgets]
-        lines.append(f"| {len(res['users'])} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
-    lines += ["", f"fp32: {100 * np.median([res['per_user'][u]['fp32']['wer'] for u in res['users']]):.2f} %.", ""]
+    per_user = lambda m, b: [res["per_user"][u]["results"][f"{b:.6f}"][m]["wer"] for u in res["users"]]
+    for title, reduce in (("**Mean of per-user WER** (each user weighs the same)", np.mean),
+                          ("**Median of per-user WER** (robust to one user's repetition loop: a looping transcript "
+                           "scores several hundred %)", np.median)):
+        lines += [title, "", head.replace("group", "users"), "|---|---|" + "---|" * len(budgets)]
+        for m in METHODS[1:]:
+            vals = [reduce(per_user(m, b)) for b in budgets]
+            lines.append(f"| {len(res['users'])} | {m} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
+        fp = reduce([res["per_user"][u]["fp32"]["wer"] for u in res["users"]])
+        lines += ["", f"fp32: {100 * fp:.2f} %.", ""]
     lines += ["Sizes: myQASR and the ablations fill each budget (predicted bytes <= budget); uniform is all-int8 at "
               f"the top budget and all-int4 ({budgets[-1]:.2f} MB) below it; uniform-mix picks, per budget: " +
               "; ".join(f"{b:.2f} MB: {res['per_user'][res['users'][0]]['mix'][f'{b:.6f}']}" for b in budgets) + ".",
