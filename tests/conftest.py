@@ -1,7 +1,23 @@
-"""Shared fixtures: the real embedded Whisper tiny.en (loaded once per session) and synthesized user clips."""
+"""Shared session fixtures: the expensive things are made once and shared by every test file.
+
+- `embedded_cache`: MYQASR_CACHE points at a session temp dir for the whole run (subprocesses inherit it), so no test
+  writes into the user's cache. The converted tiny.en is copied there from the user's cache when it is complete,
+  otherwise converted there once (`converted` says which; test_models reuses a session conversion).
+- `embedded`: the real converted Whisper tiny.en, loaded once.
+- `user_clips_dir` / `user_clips`: four synthesized sentences of one voice, with transcripts.
+- `user_stats` / `user_stats_file`: the one statistics pass of tiny.en over those clips.
+- `session_model`: makes `myqasr.models.load_model` return the session's tiny.en for the embedded id, so in-process
+  CLI tests do not reload and re-hash it (any other id loads for real).
+- `mixed_pte`: `myqasr personalize` (the CLI, in process) at a budget midway between the all-int8 and all-int4
+  sizes: one mixed int8/int4 tiny.en `.pte`, verified, run on held-out clips; several files test it.
+"""
+import contextlib
+import io
 import os
 import shutil
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -9,14 +25,6 @@ import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-@pytest.fixture(scope="session")
-def embedded():
-    """The real converted Whisper tiny.en as a LoadedModel (converted once into the per-user cache)."""
-    from myqasr.models import load_model
-    return load_model(None)
-
 
 SENTENCES = [
     "The meeting starts at three o'clock tomorrow.",
@@ -39,7 +47,154 @@ def synthesize(out_dir: Path, voice: str = "awb", sentences=SENTENCES) -> Path:
     return out_dir
 
 
+def copy_clips(src_files, out_dir: Path) -> Path:
+    """Copy audio files (and their .txt transcripts) into a fresh folder: a clip set of its own."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p in src_files:
+        p = Path(p)
+        shutil.copyfile(p, out_dir / p.name)
+        if p.with_suffix(".txt").is_file():
+            shutil.copyfile(p.with_suffix(".txt"), out_dir / p.with_suffix(".txt").name)
+    return out_dir
+
+
+# --------------------------------------------------------------------------------------------- the model cache
+
+@dataclass
+class CacheInfo:
+    root: Path              # MYQASR_CACHE for this session
+    user_root: Path         # the cache the user's environment points at (never written by the tests)
+
+
+@dataclass
+class Conversion:
+    model_dir: Path
+    converted: bool         # True: this session converted the bundled CT2 files (else: copied from the user's cache)
+    seconds: float
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """MYQASR_CACHE -> a session temp dir, for every test and every subprocess a test starts."""
+    from myqasr import embedded as emb
+
+    user_root = emb.cache_root()
+    root = tmp_path_factory.mktemp("myqasr-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MYQASR_CACHE", str(root))
+        yield CacheInfo(root, user_root)
+
+
+@pytest.fixture(scope="session")
+def embedded_cache(session_cache) -> Conversion:
+    """The converted tiny.en in the session cache: copied from the user's complete cache, else converted once."""
+    from myqasr import embedded as emb
+
+    target = emb.cached_model_dir()
+    assert target.parent == session_cache.root
+    user_dir = session_cache.user_root / target.name
+    if emb.is_complete(target):
+        return Conversion(target, False, 0.0)
+    if emb.is_complete(user_dir):
+        shutil.copytree(user_dir, target)
+        return Conversion(target, False, 0.0)
+    start = time.perf_counter()
+    model_dir, converted = emb.ensure_embedded_cache()
+    return Conversion(model_dir, converted, time.perf_counter() - start)
+
+
+@pytest.fixture(scope="session")
+def embedded(embedded_cache):
+    """The real converted Whisper tiny.en as a LoadedModel (loaded once per session)."""
+    from myqasr.models import load_model
+    return load_model(None)
+
+
+@pytest.fixture
+def session_model(embedded, monkeypatch):
+    """In-process CLI commands get the session's tiny.en for the embedded id instead of loading it again."""
+    from myqasr import models
+    from myqasr.embedded import EMBEDDED_ID
+
+    real = models.load_model
+
+    def load(model_id=None):
+        return embedded if model_id in (None, EMBEDDED_ID) else real(model_id)
+    monkeypatch.setattr(models, "load_model", load)
+    return embedded
+
+
+# --------------------------------------------------------------------------------------------- clips and statistics
+
 @pytest.fixture(scope="session")
 def user_clips_dir(tmp_path_factory):
     assert shutil.which("flite") and shutil.which("sox"), "make test installs flite and sox"
     return synthesize(tmp_path_factory.mktemp("user_awb"))
+
+
+@pytest.fixture(scope="session")
+def user_clips(user_clips_dir):
+    from myqasr.audio import load_clips
+    return load_clips(user_clips_dir, with_text=True)
+
+
+@pytest.fixture(scope="session")
+def user_stats(embedded, user_clips):
+    """The statistics pass of tiny.en over the user's clips (the only one most of the suite needs)."""
+    from myqasr.plan import compute_statistics
+    return compute_statistics(embedded, user_clips, progress=False)
+
+
+@pytest.fixture(scope="session")
+def user_stats_file(user_stats, tmp_path_factory):
+    from myqasr.stats import save_statistics
+    path = tmp_path_factory.mktemp("stats") / "user.safetensors"
+    save_statistics(user_stats, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def held_out_dir(tmp_path_factory):
+    """Four of the sample user's test clips (other sentences, same voice), with transcripts."""
+    from myqasr.audio import SAMPLE_USER_DIR
+    files = sorted((SAMPLE_USER_DIR / "test").glob("*.wav"))[:4]
+    return copy_clips(files, tmp_path_factory.mktemp("held_out"))
+
+
+# --------------------------------------------------------------------------------------------- the mixed .pte
+
+@dataclass
+class MixedPte:
+    pte: Path
+    budget_mb: float
+    int8_bytes: int          # predicted all-int8 and all-int4 sizes of tiny.en
+    int4_bytes: int
+    exit_code: int
+    stdout: str
+    seconds: float
+
+    def sidecar(self, suffix: str) -> Path:
+        return self.pte.with_name(self.pte.name[:-4] + suffix)
+
+
+@pytest.fixture(scope="session")
+def mixed_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_factory) -> MixedPte:
+    """`myqasr personalize` on the user's clips at the midway budget: a verified mixed int8/int4 tiny.en .pte."""
+    from myqasr import models
+    from myqasr.plan import uniform_bytes
+    from myqasr.size import MB
+    from myqasr_export.cli import main
+
+    int8, int4 = uniform_bytes(embedded, 1), uniform_bytes(embedded, 2)
+    budget_mb = round((int8 + int4) / 2 / MB, 2)
+    out = tmp_path_factory.mktemp("mixed") / "model.pte"
+    buf = io.StringIO()
+    start = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        mp.setattr(models, "load_model", lambda model_id=None: embedded)
+        code = main(["personalize", "--clips", str(user_clips_dir), "--stats", str(user_stats_file),
+                     "--eval-clips", str(held_out_dir), "--budget-mb", str(budget_mb), "--out", str(out),
+                     "--threads", "2"])
+    result = MixedPte(out, budget_mb, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
+    assert code == 0 and out.is_file(), result.stdout
+    return result

@@ -1,6 +1,6 @@
 """Android demo parity: fixtures made by the Python SDK that the app's Java code must reproduce exactly.
 
-`write_fixtures(out)` writes, from the SDK's own code paths (`myqasr.export.runner`, `myqasr.export.vocab`):
+`write_fixtures(out)` writes, from the SDK's own code paths (`myqasr_export.runner`, `myqasr_export.vocab`):
 
   ctc/      a 22.05 kHz stereo 24-bit WAV; its mono mix resampled to 16 kHz (`resample` below, the app's kernel);
             a tiny random Conv1d+Linear CTC model exported with XNNPACK to model.pte + model.vocab.json; the logits
@@ -141,8 +141,8 @@ def build_ctc(out: Path) -> dict:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    from myqasr.export.runner import PteModel, ctc_greedy_ids
-    from myqasr.export.vocab import Vocab
+    from myqasr_export.runner import PteModel, ctc_greedy_ids
+    from myqasr_export.vocab import Vocab
 
     out.mkdir(parents=True, exist_ok=True)
     wav = out / "input.wav"
@@ -192,7 +192,7 @@ def build_ctc(out: Path) -> dict:
 
 def whisper_tokens() -> list[str]:
     """48 ordinary byte-level BPE strings (multi-byte UTF-8, split characters, an invalid byte) + 16 specials."""
-    from myqasr.export.vocab import _byte_decoder
+    from myqasr_export.vocab import _byte_decoder
 
     enc = {b: c for c, b in _byte_decoder().items()}
     pieces = [b" the", b" cat", b" sat", b".", b",", b"!", b"?", b" a", b"b", b"c", b"d", b"e", b"f", b"g", b" ",
@@ -213,7 +213,7 @@ class _EagerWhisper:
 
     def __init__(self, model, vocab, hidden):
         import torch
-        from myqasr.export.whisper import cross_kv
+        from myqasr_export.whisper import cross_kv
 
         self.model, self.vocab, self.hidden, self.calls = model, vocab, hidden, []
         with torch.no_grad():
@@ -236,8 +236,8 @@ class _EagerWhisper:
 
 def build_whisper(out: Path) -> list[dict]:
     import torch
-    from myqasr.export.runner import PteModel
-    from myqasr.export.vocab import Vocab
+    from myqasr_export.runner import PteModel
+    from myqasr_export.vocab import Vocab
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     torch.manual_seed(WHISPER_SEED)
@@ -325,7 +325,7 @@ def build_wavs(out: Path) -> list[dict]:
 
 
 def build_text(path: Path) -> None:
-    from myqasr.export.vocab import _byte_decoder
+    from myqasr_export.vocab import _byte_decoder
 
     rng = np.random.default_rng(1)
     cases = [b"", b"abc", "é你😀".encode(), b"\xe4\xbd", b"\xe4\xbd\xe4\xbd", b"\xf0\x9f\x98A", b"\xed\xa0\x80",
@@ -372,11 +372,35 @@ def test_fixtures_are_small(fresh):
     assert _size(COMMITTED) < MAX_FIXTURE_BYTES
 
 
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_committed_fixtures_are_what_the_sdk_makes_today(fresh):
+    """The fixtures the JUnit tests replay (committed) equal what today's SDK code paths produce (fresh): the same
+    files, the same ids, texts and vocabularies, the same samples and logits. A change in the SDK's runner, decoding
+    or resampling that the app would not follow fails here, not on a phone."""
+    assert _files(fresh) == _files(COMMITTED)
+    for rel in _files(COMMITTED):
+        new, old = fresh / rel, COMMITTED / rel
+        if rel.endswith(".f32"):
+            a, b = np.fromfile(new, "<f4"), np.fromfile(old, "<f4")
+            assert a.shape == b.shape, rel
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(b).max())), err_msg=rel)
+        elif rel.endswith(".json"):
+            a, b = json.loads(new.read_text()), json.loads(old.read_text())
+            if rel.endswith("vocab.json"):                      # the .pte bytes may differ between exporter runs
+                a.pop("pte_sha256", None), b.pop("pte_sha256", None)
+            assert a == b, rel
+        elif rel.endswith(".wav"):
+            assert new.read_bytes() == old.read_bytes(), rel
+
+
 def test_committed_fixtures_follow_the_sdk_rules():
     """The checked-in fixtures still decode, with today's SDK code, to the texts the Java tests expect."""
     import torch
-    from myqasr.export.runner import ctc_greedy_ids
-    from myqasr.export.vocab import load_vocab
+    from myqasr_export.runner import ctc_greedy_ids
+    from myqasr_export.vocab import load_vocab
 
     ctc = json.loads((COMMITTED / "ctc" / "expected.json").read_text())
     vocab = load_vocab(COMMITTED / "ctc" / ctc["pte"])

@@ -18,6 +18,7 @@ from myqasr.errors import MyqasrError  # noqa: E402
 from myqasr.models import LoadedModel, load_model, weights_hash  # noqa: E402
 
 SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
+LOGITS_ATOL = 2e-3          # fp32 on both sides; logits of tiny.en reach |20|
 CLIPS = [  # (engine command, text): deterministic offline voices
     (["flite", "-voice", "slt"], "The meeting starts at three o'clock in the small room."),
     (["flite", "-voice", "rms"], "Please send me the report before lunch tomorrow."),
@@ -35,21 +36,22 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def embedded_cache(tmp_path_factory):
-    """A fresh MYQASR_CACHE for this module, filled by one real conversion: (dir, converted, seconds)."""
+def conversion(embedded_cache, tmp_path_factory):
+    """One real conversion of the bundled CT2 files: the session's own if it converted (conftest.py), else a fresh
+    one into this module's cache. (dir, converted, seconds)."""
+    if embedded_cache.converted:
+        return embedded_cache.model_dir, True, embedded_cache.seconds
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MYQASR_CACHE", str(tmp_path_factory.mktemp("myqasr-cache")))
         start = time.perf_counter()
         model_dir, converted = embedded.ensure_embedded_cache()
-        yield model_dir, converted, time.perf_counter() - start
+        return model_dir, converted, time.perf_counter() - start
 
 
 @pytest.fixture(scope="module")
-def whisper(embedded_cache) -> LoadedModel:
-    """The embedded model, loaded through the public entry point from this module's cache."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MYQASR_CACHE", str(embedded_cache[0].parent))
-        return load_model(None)
+def whisper(request) -> LoadedModel:
+    """The session's embedded model (conftest `embedded`: loaded once through the public entry point)."""
+    return request.getfixturevalue("embedded")
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +123,37 @@ def test_conversion_matches_ctranslate2(whisper, clips):
         assert sum(w in heard for w in spoken) >= 0.5 * len(spoken), (text, hf_text)
 
 
-def test_state_dict_maps_one_to_one(whisper):
-    """Every HF tensor comes from the CT2 file (exactly, fp16 -> fp32), nothing left over, proj_out tied."""
+def test_decoder_logits_match_ctranslate2(whisper, clips):
+    """The mapping checked against an independent implementation: the CTranslate2 runtime, reading the bundled
+    model.bin, returns its logits over the whole vocabulary at every greedy step of real speech; the converted HF
+    model, fed the same features and CT2's tokens, computes the same logits at every position."""
+    import ctranslate2
+
+    proc, model = whisper.processor, whisper.model
+    feats = proc([a for a, _ in clips], sampling_rate=16000, return_tensors="pt").input_features
+    ct2 = ctranslate2.models.Whisper(str(embedded.bundled_ct2_dir()), device="cpu", compute_type="float32",
+                                     intra_threads=1)
+    sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats.numpy()))
+    results = ct2.generate(sv, [[SOT, NO_TIMESTAMPS]] * len(clips), beam_size=1, return_logits_vocab=True,
+                           return_scores=True, suppress_tokens=[], suppress_blank=False)
+    worst = 0.0
+    for i, r in enumerate(results):
+        ids = r.sequences_ids[0]
+        ref = np.stack([np.asarray(x, dtype=np.float32) for x in r.logits[0]])   # one row per step, EOT's included
+        assert ref.shape == (len(ids) + 1, 51864) and len(ids) > 5
+        assert (ref > -1e30).all()                                               # nothing masked
+        with torch.inference_mode():
+            hf = model(input_features=feats[i:i + 1],
+                       decoder_input_ids=torch.tensor([[SOT, NO_TIMESTAMPS] + ids])).logits[0, 1:].numpy()
+        assert (hf.argmax(-1) == np.array(ids + [EOT])).all()
+        worst = max(worst, float(np.abs(hf - ref).max()))
+        assert np.abs(hf - ref).max() < LOGITS_ATOL, (i, np.abs(hf - ref).max())
+    print(f"\ndecoder logits max |HF - CT2| = {worst:.2e}")
+
+
+def test_cache_holds_exactly_the_bundled_weights(whisper):
+    """Every HF tensor is the bundled file's value (fp16 -> fp32 exactly), nothing added or left over; proj_out is
+    the token embedding itself (tied)."""
     ct2 = embedded.read_ct2_model_bin(embedded.bundled_ct2_dir() / "model.bin")
     mapped = embedded.ct2_to_hf_state_dict(ct2)
     sd = whisper.model.state_dict()
@@ -150,9 +181,9 @@ def test_embedded_model_and_processor(whisper):
 
 # --------------------------------------------------------------------------- the cache
 
-def test_cache_is_written_once_and_reused(embedded_cache, whisper, monkeypatch):
+def test_cache_is_written_once_and_reused(conversion, whisper, monkeypatch):
     """The first call converts (atomically, fp16 ~73 MB); later calls reuse it; the cache reloads as fp32."""
-    model_dir, converted, seconds = embedded_cache
+    model_dir, converted, seconds = conversion
     print(f"\nconversion: {seconds:.1f} s")
     assert converted
     monkeypatch.setenv("MYQASR_CACHE", str(model_dir.parent))

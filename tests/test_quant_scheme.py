@@ -137,3 +137,44 @@ def test_save_into_missing_directory_fails_cleanly(tmp_path):
     with pytest.raises(MyqasrError, match="does not exist"):
         save_scheme(toy_scheme(Toy()), tmp_path / "nope" / "s.json")
     assert not (tmp_path / "nope").exists()
+
+
+
+# ---- formats read from files (the field checks and hand-edited schemes are in test_config.py) ---------------------
+
+@pytest.mark.parametrize("d,needle", [
+    ({"name": "int8_pc", "bits": True, "granularity": "per_channel"}, "bits must be"),      # JSON true is not 1
+    ({"name": "int8_pc", "bits": "8", "granularity": "per_channel"}, "bits must be"),
+    ({"name": "int8_pc", "bits": 8.0, "granularity": "per_channel"}, "bits must be"),
+    ({"name": "int8_pc", "bits": None, "granularity": "per_channel"}, "bits must be"),
+    ({"name": "int4_g32", "bits": 4, "granularity": "per_group", "group_size": True}, "group_size must be"),
+    ({"name": "int4_g32", "bits": 4, "granularity": "per_group", "group_size": "32"}, "group_size must be"),
+    ({"name": "int4_g32", "bits": 4, "granularity": "per_group", "group_size": -32}, "group_size must be"),
+    (None, "expected the fields"), ([], "expected the fields"), ("int8_pc", "expected the fields"),
+    ({"name": "int8_pc"}, "expected the fields"),
+])
+def test_format_from_dict_rejects_json_types_that_are_not_its_fields(d, needle):
+    from myqasr.formats import Format
+    with pytest.raises(MyqasrError) as e:
+        Format.from_dict(d)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_runs_on_names_what_the_backend_lacks():
+    from myqasr.formats import int_format, runs_on
+    assert runs_on(int_format(4, "linear", 64), "linear", "xnnpack") is None      # any group size
+    assert runs_on(int_format(8, "conv1d"), "conv1d", "xnnpack") is None
+    assert "not on the xnnpack ladder" in runs_on(int_format(3, "linear"), "linear", "xnnpack")
+    assert "not on the xnnpack ladder" in runs_on(int_format(8, "linear", activation="static_int8"), "linear",
+                                                  "xnnpack")
+    assert runs_on(int_format(3, "linear"), "linear", "research") is None
+    assert "unknown backend" in runs_on(int_format(8, "linear"), "linear", "tpu")
+
+
+def test_static_format_without_activation_scales_is_refused(tmp_path):
+    path = save_scheme(toy_scheme(Toy()), tmp_path / "s.json")
+    d = json.loads(path.read_text())
+    d["layers"][0]["output_scale"] = None
+    path.write_text(json.dumps(d))
+    with pytest.raises(MyqasrError, match="conv: int8_pc_sa8 needs static input and output scales"):
+        load_scheme(path)

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from myqasr import search
+from myqasr.adapters import own_transcripts
 from myqasr.adapters import adapter_for
 from myqasr.audio import SAMPLE_USER_DIR, load_clips
 from myqasr.calibrate import calibrate_minmax
 from myqasr.formats import get_ladder
-from myqasr.plan import compute_statistics
 from myqasr.scheme import load_scheme
 from myqasr.simulate import simulate
 
@@ -35,14 +35,13 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def setup(embedded, user_clips_dir):
+def setup(embedded, user_clips, user_stats):
     adapter = adapter_for("whisper", embedded.processor)
     layers = [l for l in adapter.layers(embedded.model) if l.name in LAYERS]
     ladder = get_ladder("xnnpack")
     # the lowest rung of the phone ladder: int8 conv (static activations), int4 per-group linears
     formats = {l.name: ladder[l.kind][-1] for l in layers}
-    clips = load_clips(user_clips_dir)
-    stats = compute_statistics(embedded, clips, progress=False)
+    clips, stats = user_clips, user_stats           # the session's statistics pass (conftest.py)
     held_out = load_clips(SAMPLE_USER_DIR / "test")[:4]
     return adapter, layers, formats, clips, stats, held_out
 
@@ -52,7 +51,7 @@ def held_out_io(embedded, setup):
     """fp32 (input, output) of every test layer on the held-out clips, padding dropped."""
     adapter, layers, formats, clips, stats, held_out = setup
     audios = [c.audio for c in held_out]
-    ids = search.transcripts(embedded.model, adapter, audios)
+    ids = own_transcripts(embedded.model, adapter, audios, batch_size=8)
     io = {l.name: [] for l in layers}
     ctx, handles = {}, []
     for l in layers:
@@ -133,31 +132,41 @@ def test_search_respects_formats(embedded, setup):
     assert torch.allclose(q, q.round(), atol=1e-3) and q.abs().max() <= 7 + 1e-3
 
 
+@pytest.fixture(scope="module")
+def two_clips(embedded, user_clips_dir, tmp_path_factory):
+    """Two of the user's clips in a folder of their own, and their statistics file (one pass for both methods)."""
+    from conftest import copy_clips
+    from myqasr.plan import compute_statistics
+    from myqasr.stats import save_statistics
+
+    d = copy_clips(sorted(user_clips_dir.glob("*.wav"))[:2], tmp_path_factory.mktemp("two_clips"))
+    stats = d.parent / "two.safetensors"
+    save_statistics(compute_statistics(embedded, load_clips(d), progress=False), stats)
+    return d, stats
+
+
 @pytest.mark.parametrize("method", search.METHODS)
-def test_cli_plan_with_searched_calibration(embedded, user_clips_dir, tmp_path, method, capsys):
+def test_cli_plan_with_searched_calibration(session_model, two_clips, tmp_path, method, capsys):
     """`myqasr plan --calibration cosine|hessian` on the embedded model, 2 clips, at the all-int8 size."""
-    from myqasr.adapters import rest_params
-    from myqasr.allocate import uniform
-    from myqasr.cli import main
-    from myqasr.size import MB, PROFILES, model_bytes
+    from myqasr.plan import uniform_bytes
+    from myqasr_export.cli import main
+    from myqasr.size import MB
+    embedded = session_model
     layers = adapter_for("whisper", embedded.processor).layers(embedded.model)
-    int8 = model_bytes(layers, uniform(layers, get_ladder("xnnpack"), 1), rest_params(embedded.model, layers),
-                       PROFILES["xnnpack"])
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for p in sorted(user_clips_dir.glob("*.wav"))[:2]:
-        (clips / p.name).write_bytes(p.read_bytes())
+    int8 = uniform_bytes(embedded, 1)
+    clips, stats = two_clips
     out = tmp_path / f"{method}.json"
     budget = f"{(int8 + 1000) / MB:.3f}"
-    assert main(["plan", "--clips", str(clips), "--budget-mb", budget, "--calibration", method,
-                 "--out", str(out)]) == 0
+    assert main(["plan", "--clips", str(clips), "--stats", str(stats), "--budget-mb", budget,
+                 "--calibration", method, "--out", str(out)]) == 0
     scheme = load_scheme(out)
     assert scheme.calibration["method"] == method and scheme.predicted_bytes <= int8 + 1000
     assert {p.format.name for p in scheme.layers} == {"int8_pc_da8", "int8_pc_sa8", "int8_pc"}
     minmax = calibrate_minmax(embedded.model, layers, scheme.formats(), load_stats_free(scheme))
     moved = [k for k in minmax[0] if not torch.equal(scheme.weight_scales[k], minmax[0][k])]
     assert len(moved) > len(layers) // 2           # the search, not min-max, chose most layers' scales
-    assert f"calibration {method}" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert f"calibration {method}" in text and "reusing statistics" in text
 
 
 def load_stats_free(scheme):

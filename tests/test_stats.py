@@ -1,5 +1,6 @@
 """Streaming statistics: exactness of the median, bounded memory, trimming of Whisper padding."""
 import numpy as np
+import pytest
 import torch
 
 from myqasr.stats import N_BINS, StreamingStats, Statistics, load_statistics, save_statistics
@@ -51,3 +52,90 @@ def test_statistics_file_roundtrip(tmp_path):
     assert back.layers == stats.layers and back.clips == stats.clips and back.weights_sha256 == "abc"
     assert np.array_equal(back.histograms["l"], stats.histograms["l"])
     assert back.metric("median") == {"l": s.summary()["median"]}
+
+
+# ---- statistics files: what they record, and the files that are refused ------------------------------------------
+
+def _stats_of(clips, weights="w" * 64):
+    from myqasr.plan import clips_info
+    s = StreamingStats()
+    s.update(torch.arange(1.0, 101.0))
+    return Statistics("m", weights, clips_info(clips), {"l": s.summary()}, {"l": s.hist.numpy()})
+
+
+def _clips(*seeds):
+    from myqasr.audio import Clip
+    return [Clip(f"c{s}.wav", np.random.default_rng(s).standard_normal(1600).astype(np.float32)) for s in seeds]
+
+
+def test_exact_median_of_a_known_set():
+    """|y| = 1..1001: the median is 501 (within the histogram's 0.14 %), never a scaled value."""
+    s = StreamingStats()
+    s.update(-torch.arange(1.0, 1002.0))
+    assert abs(s.summary()["median"] - 501.0) / 501.0 < 0.0014
+    assert abs(s.summary()["p90"] - 901.0) / 901.0 < 0.0014
+
+
+def _write_safetensors(path, metadata):
+    from safetensors.numpy import save_file
+    save_file({"l": np.zeros(3)}, str(path), metadata=metadata)
+
+
+@pytest.mark.parametrize("name,make,words", [
+    ("missing.safetensors", None, "not found"),
+    ("garbage.safetensors", lambda p: p.write_bytes(b"\x00\x01 not a safetensors file"), "not a readable"),
+    ("truncated.safetensors", "truncate", "not a readable"),
+    ("other.safetensors", lambda p: _write_safetensors(p, {"format": "pt"}), "not a myqasr statistics file"),
+    ("nometa.safetensors", lambda p: _write_safetensors(p, None), "not a myqasr statistics file"),
+    ("v1.safetensors", "version1", "recompute them with `myqasr stats`"),
+    ("nolayers.safetensors", lambda p: _write_safetensors(p, {"format": "myqasr-stats", "version": "2"}),
+     "not a readable"),
+])
+def test_bad_statistics_files_are_one_line_errors(tmp_path, name, make, words):
+    from myqasr.errors import MyqasrError
+    path = tmp_path / name
+    if make == "truncate":
+        save_statistics(_stats_of(_clips(0)), path)
+        path.write_bytes(path.read_bytes()[:-100])
+    elif make == "version1":
+        save_statistics(_stats_of(_clips(0)), path)
+        from safetensors import safe_open
+        from safetensors.numpy import load_file, save_file
+        with safe_open(str(path), "np") as f:
+            meta = f.metadata()
+        save_file(load_file(str(path)), str(path), metadata={**meta, "version": "1"})
+    elif make is not None:
+        make(path)
+    with pytest.raises(MyqasrError) as e:
+        load_statistics(path)
+    msg = str(e.value)
+    assert name in msg and words in msg and "\n" not in msg, msg
+
+
+class _Loaded:
+    model_id, weights_sha256 = "m", "w" * 64
+
+
+def test_statistics_file_is_reused_only_for_its_own_clips_and_weights(tmp_path, capsys):
+    """The explicit rule of issue 16: a statistics file records its clip set (sha256 of the audio) and the model's
+    weights; `statistics_for` reuses it for exactly those, and refuses anything else in one line."""
+    from myqasr.errors import MyqasrError
+    from myqasr.plan import statistics_for
+
+    clips = _clips(0, 1)
+    path = tmp_path / "s.safetensors"
+    save_statistics(_stats_of(clips), path)
+    capsys.readouterr()
+    assert statistics_for(_Loaded(), clips, path).layers == _stats_of(clips).layers
+    assert "reusing statistics" in capsys.readouterr().out
+    for other in (_clips(0), _clips(1, 0), _clips(0, 2), [_clips(0)[0], type(clips[1])("c1.wav", clips[1].audio * 2)]):
+        with pytest.raises(MyqasrError) as e:
+            statistics_for(_Loaded(), other, path)
+        msg = str(e.value)
+        assert "computed on another clip set (2 clips" in msg and "s.safetensors" in msg and "\n" not in msg
+    save_statistics(_stats_of(clips, weights="v" * 64), path)
+    with pytest.raises(MyqasrError, match="computed on other weights than model 'm'"):
+        statistics_for(_Loaded(), clips, path)
+    renamed = [type(c)(f"renamed{i}.wav", c.audio) for i, c in enumerate(clips)]
+    save_statistics(_stats_of(clips), path)
+    assert statistics_for(_Loaded(), renamed, path).clips["count"] == 2      # the audio names the set, not paths

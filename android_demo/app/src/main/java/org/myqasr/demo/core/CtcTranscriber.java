@@ -3,7 +3,7 @@ package org.myqasr.demo.core;
 import java.util.Map;
 
 /**
- * Wav2Vec2-CTC, as the SDK's host runner does it ({@code myqasr.export.runner}, {@code .vocab}): zero-pad the
+ * Wav2Vec2-CTC, as the SDK's host runner does it ({@code myqasr_export.runner}, {@code .vocab}): zero-pad the
  * waveform to a multiple of input_multiple (at least min_frames of them), run forward, then greedy CTC: argmax
  * per frame, collapse repeats, drop the blank; the text joins the tokens of the ids not in skip_ids, turns the
  * word delimiter into spaces and collapses whitespace (Python: {@code " ".join(text.replace(d, " ").split())}).

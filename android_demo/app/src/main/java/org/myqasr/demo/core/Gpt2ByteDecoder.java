@@ -6,7 +6,7 @@ import java.util.List;
  * Whisper's token strings are GPT-2 byte-level BPE: each byte is stored as one printable character
  * ({@code bytes_to_unicode} in GPT-2 / Hugging Face). Decoding maps every character back to its byte, joins
  * the bytes and reads them as UTF-8 with Python's "replace" rule. A character outside the table (never in a
- * real GPT-2 vocabulary) becomes '?', as in the SDK ({@code myqasr.export.vocab.Vocab.decode}).
+ * real GPT-2 vocabulary) becomes '?', as in the SDK ({@code myqasr_export.vocab.Vocab.decode}).
  */
 public final class Gpt2ByteDecoder {
     /** BYTE_OF[c] = the byte that character c stands for, or -1; characters above 0x143 stand for none. */

@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Whisper greedy decoding over the {@code .pte}'s methods, exactly as the SDK's host runner does it
- * ({@code myqasr.export.runner.PteModel.whisper_greedy}):
+ * ({@code myqasr_export.runner.PteModel.whisper_greedy}):
  * <ol>
  * <li>pad or cut the 16 kHz PCM to n_samples; preprocess; encode (once per clip: the cross-attention K/V that
  * every decoder call takes);</li>

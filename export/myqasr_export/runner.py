@@ -1,0 +1,198 @@
+"""Host runtime for myqasr `.pte` files (ExecuTorch Python runtime, XNNPACK + quantized kernels).
+
+Whisper: preprocessor -> encoder (once per clip: the decoder's cross-attention K/V) -> greedy text_decoder loop
+(prompt <|startoftranscript|><|notimestamps|> fed one token at a time at positions 0, 1, each call also given the
+encoder's K/V; suppress_tokens every step, begin_suppress_tokens on the first generated step; stop at
+<|endoftext|> or max_new_tokens) — the same ids as HF `generate(num_beams=1, do_sample=False)`.
+Wav2Vec2-CTC: forward -> greedy CTC. Every clip reports load / preprocess / encode / decode / total seconds and RTF.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from myqasr.constants import SAMPLE_RATE
+from myqasr.errors import MyqasrError
+
+from .vocab import Vocab, load_vocab
+
+
+
+@dataclass
+class RunResult:
+    path: str
+    text: str
+    ids: list[int]
+    audio_s: float
+    timings: dict = field(default_factory=dict)   # load_s (program, once), preprocess_s, encode_s, decode_s, total_s
+    threads: int = 1
+    n_steps: int = 0
+
+    @property
+    def rtf(self) -> float:
+        return self.timings.get("total_s", 0.0) / self.audio_s if self.audio_s else float("nan")
+
+    def line(self) -> str:
+        t = self.timings
+        return (f"{self.path}: {self.text!r} | audio {self.audio_s:.2f} s, preprocess {t.get('preprocess_s', 0):.3f} s, "
+                f"encode {t.get('encode_s', 0):.3f} s, decode {t.get('decode_s', 0):.3f} s ({self.n_steps} steps), "
+                f"total {t.get('total_s', 0):.3f} s, RTF {self.rtf:.3f}, threads {self.threads}")
+
+
+def set_threads(n: int | None) -> int:
+    """XNNPACK thread pool size for this process, and torch's intra-op threads with it (the greedy loop's argmax and
+    masking over the vocabulary; with more torch threads than free cores they cost more than a decoder step).
+    None: leave both as they are. Returns the XNNPACK count."""
+    from executorch.extension.pybindings import portable_lib
+
+    if n:
+        portable_lib._unsafe_reset_threadpool(int(n))
+        torch.set_num_threads(int(n))
+    try:
+        return int(portable_lib._threadpool_get_thread_count())
+    except Exception:   # noqa: BLE001
+        return int(n or 0)
+
+
+def _ptd_for(pte: Path) -> Path | None:
+    p = pte.with_suffix(".ptd")
+    return p if p.is_file() else None
+
+
+class PteModel:
+    """A loaded `.pte` (+ its `.ptd` and `.vocab.json` side files)."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, vocab: Vocab | None = None):
+        import executorch.kernels.quantized  # noqa: F401  (embedding_byte / embedding_4bit kernels)
+        from executorch.runtime import Runtime
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MyqasrError(f"{self.path}: no such .pte file")
+        self.vocab = vocab if vocab is not None else load_vocab(self.path)
+        self.threads = set_threads(threads)
+        t0 = time.perf_counter()
+        ptd = _ptd_for(self.path)
+        try:
+            rt = Runtime.get()
+            self.program = rt.load_program(self.path, data_path=ptd) if ptd else rt.load_program(self.path)
+            self.methods = {name: self.program.load_method(name) for name in self.program.method_names}
+        except Exception as e:   # noqa: BLE001  (the runtime raises RuntimeError with a status code)
+            raise MyqasrError(f"{self.path}: cannot load program ({str(e).splitlines()[0] if str(e) else e})") from e
+        self.load_s = time.perf_counter() - t0
+
+    def run(self, method: str, *inputs) -> list:
+        return self.methods[method].execute(list(inputs))
+
+    # --- Whisper ------------------------------------------------------------------------------------------------
+
+    def whisper_features(self, pcm: np.ndarray) -> torch.Tensor:
+        n = self.vocab.whisper["n_samples"]
+        x = torch.zeros(n, dtype=torch.float32)
+        a = torch.as_tensor(np.asarray(pcm, dtype=np.float32)[:n])
+        x[: a.numel()] = a
+        return self.run("preprocessor", x)[0]
+
+    def whisper_greedy(self, cross_kv: list) -> tuple[list[int], int]:
+        """Greedy ids from the encoder's outputs (cross K/V) -> (generated ids without eos, decoder calls)."""
+        w = self.vocab.whisper
+        suppress = torch.tensor(w["suppress_tokens"], dtype=torch.long)
+        begin = torch.tensor(w["begin_suppress_tokens"], dtype=torch.long)
+        eos, max_new = int(w["eos_id"]), int(w["max_new_tokens"])
+        logits, pos = None, 0
+        for tok in w["decoder_start_ids"]:
+            logits = self.run("text_decoder", torch.tensor([[tok]], dtype=torch.long),
+                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
+            pos += 1
+        ids: list[int] = []
+        steps = len(w["decoder_start_ids"])
+        while True:
+            scores = logits[0, -1].clone()
+            if suppress.numel():
+                scores[suppress] = -float("inf")
+            if not ids and begin.numel():
+                scores[begin] = -float("inf")
+            nxt = int(torch.argmax(scores))
+            if nxt == eos:
+                break
+            ids.append(nxt)
+            if len(ids) >= max_new:
+                break
+            logits = self.run("text_decoder", torch.tensor([[nxt]], dtype=torch.long),
+                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
+            pos += 1
+            steps += 1
+        return ids, steps
+
+    def transcribe_whisper(self, pcm: np.ndarray, path: str = "") -> RunResult:
+        t0 = time.perf_counter()
+        feats = self.whisper_features(pcm)
+        t1 = time.perf_counter()
+        cross_kv = self.run("encoder", feats)
+        if len(cross_kv) < 2:
+            raise MyqasrError(f"{self.path}: its encoder returns hidden states, not the decoder's cross-attention K/V "
+                              "(exported by an older myqasr): export it again")
+        t2 = time.perf_counter()
+        ids, steps = self.whisper_greedy(cross_kv)
+        t3 = time.perf_counter()
+        text = self.vocab.decode(ids).strip()
+        return RunResult(path, text, ids, len(pcm) / SAMPLE_RATE,
+                         {"load_s": self.load_s, "preprocess_s": t1 - t0, "encode_s": t2 - t1, "decode_s": t3 - t2,
+                          "total_s": time.perf_counter() - t0}, self.threads, steps)
+
+    # --- CTC ----------------------------------------------------------------------------------------------------
+
+    def ctc_logits(self, pcm: np.ndarray) -> torch.Tensor:
+        hop = int(self.vocab.ctc.get("input_multiple", 320))
+        a = np.asarray(pcm, dtype=np.float32)
+        n = max(hop * int(self.vocab.ctc.get("min_frames", 1)), -(-len(a) // hop) * hop)
+        x = torch.zeros(1, n, dtype=torch.float32)
+        x[0, : len(a)] = torch.as_tensor(a)
+        return self.run("forward", x)[0]
+
+    def transcribe_ctc(self, pcm: np.ndarray, path: str = "") -> RunResult:
+        t0 = time.perf_counter()
+        logits = self.ctc_logits(pcm)
+        t1 = time.perf_counter()
+        ids = ctc_greedy_ids(logits[0], int(self.vocab.ctc["blank_id"]))
+        text = self.vocab.decode_ctc(ids)
+        t2 = time.perf_counter()
+        return RunResult(path, text, ids, len(pcm) / SAMPLE_RATE,
+                         {"load_s": self.load_s, "preprocess_s": 0.0, "encode_s": t1 - t0, "decode_s": t2 - t1,
+                          "total_s": t2 - t0}, self.threads, int(logits.shape[1]))
+
+    def transcribe(self, pcm: np.ndarray, path: str = "") -> RunResult:
+        if self.vocab.arch == "whisper":
+            return self.transcribe_whisper(pcm, path)
+        return self.transcribe_ctc(pcm, path)
+
+
+def ctc_greedy_ids(logits: torch.Tensor, blank_id: int) -> list[int]:
+    """[T, V] -> token ids: argmax per frame, repeats merged, blanks dropped."""
+    best = torch.argmax(logits, dim=-1).tolist()
+    out, prev = [], None
+    for t in best:
+        if t != prev and t != blank_id:
+            out.append(t)
+        prev = t
+    return out
+
+
+def run_pte(path: str | os.PathLike, clips, threads: int | None = None) -> list[RunResult]:
+    """Transcribe clips (paths, or objects with `.path` and `.audio` float32 16 kHz) with a `.pte`."""
+    from myqasr.audio import load_audio
+
+    model = PteModel(path, threads=threads)
+    results = []
+    for clip in clips:
+        if hasattr(clip, "audio"):
+            audio, name = clip.audio, str(getattr(clip, "path", ""))
+        else:
+            audio, name = load_audio(clip), str(clip)
+        results.append(model.transcribe(audio, name))
+    return results

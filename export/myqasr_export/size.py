@@ -1,0 +1,24 @@
+"""Size truth: the bytes a `.pte` (and its `.ptd`) really take, next to what `myqasr.size` predicts for the scheme."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from myqasr.scheme import Scheme
+from myqasr.size import PROFILES, BackendProfile, model_bytes
+
+
+def pte_bytes(path: str | os.PathLike) -> int:
+    """Bytes on disk of `path` plus its `.ptd` external-data file, if any (what a budget must cover)."""
+    p = Path(path)
+    total = p.stat().st_size
+    ptd = p.with_suffix(".ptd")
+    if ptd.is_file():
+        total += ptd.stat().st_size
+    return total
+
+
+def predicted_bytes(scheme: Scheme, profile: BackendProfile | None = None) -> int:
+    """`myqasr.size.model_bytes` for the scheme's layers and formats under a backend profile (default xnnpack)."""
+    profile = profile or PROFILES["xnnpack"]
+    return model_bytes([p.layer for p in scheme.layers], scheme.formats(), scheme.rest_params, profile)

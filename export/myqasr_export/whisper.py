@@ -1,0 +1,235 @@
+"""Whisper -> one `.pte` with three methods (the contract the Android app and the host runner rely on):
+
+  preprocessor(pcm float32 [480000])            -> features float32 [1, 80, 3000]
+  encoder(features float32 [1, 80, 3000])       -> cross K/V: k_0, v_0, k_1, v_1, ..., k_{L-1}, v_{L-1}
+                                                   k_l float32 [H, 1500, D], v_l float32 [H, D, 1500] (transposed)
+  text_decoder(input_ids int64 [1, 1], cache_position int64 [1], k_0, v_0, ..., k_{L-1}, v_{L-1})
+                                                -> logits float32 [1, 1, V]
+
+L decoder layers, H heads of D = d_model / H (tiny.en: L = 4, H = 6, D = 64, V = 51864). The encoder method runs
+the audio encoder and then every decoder layer's cross-attention `k_proj` / `v_proj` once per clip; the decoder
+only reads them (cross-attention = out_proj(softmax(q K^T / sqrt(D)) V) with q = q_proj(x), K = k_l, V^T = v_l),
+so a step never touches the 1500 encoder frames' projections again. The decoder keeps its self-attention K/V in a
+static cache of `max_cache_len` positions inside the program: a call writes the token's K/V at `cache_position` and
+attends to positions 0..cache_position only, so positions must be fed in order 0, 1, 2, ... and feeding 0 starts a
+new clip (whatever a previous clip left at later positions is masked out). The preprocessor is Whisper's log-mel
+spectrogram in exportable ops: reflect pad, a Conv1d whose fixed kernels are the Hann-windowed DFT basis, power,
+mel filterbank matmul, log10, max-8 clamp.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from myqasr.constants import WHISPER_EN_PROMPT, WHISPER_MAX_NEW_TOKENS, WHISPER_N_SAMPLES
+from myqasr.scheme import Scheme
+
+from .lower import apply_scheme, lower
+
+METHODS = ("preprocessor", "encoder", "text_decoder")
+
+
+class LogMel(nn.Module):
+    """pcm [480000] -> Whisper log-mel features [1, n_mels, 3000] (WhisperFeatureExtractor, torch path)."""
+
+    def __init__(self, mel_filters, n_fft: int = 400, hop_length: int = 160):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop_length
+        n_bins = n_fft // 2 + 1
+        n = torch.arange(n_fft, dtype=torch.float64)
+        k = torch.arange(n_bins, dtype=torch.float64)
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft)           # periodic Hann (torch.hann_window)
+        ang = 2 * math.pi * k[:, None] * n[None, :] / n_fft
+        basis = torch.cat([torch.cos(ang) * window, -torch.sin(ang) * window])  # [2 * n_bins, n_fft]
+        self.n_bins = n_bins
+        self.register_buffer("basis", basis.float().unsqueeze(1).contiguous())   # Conv1d weight [2B, 1, n_fft]
+        mel = torch.as_tensor(mel_filters, dtype=torch.float32)                   # [n_bins, n_mels]
+        self.register_buffer("mel", mel.T.contiguous())                           # [n_mels, n_bins]
+
+    def forward(self, pcm: torch.Tensor) -> torch.Tensor:
+        x = pcm.reshape(1, 1, -1)
+        x = F.pad(x, (self.n_fft // 2, self.n_fft // 2), mode="reflect")
+        spec = F.conv1d(x, self.basis, stride=self.hop)                             # [1, 2B, frames + 1]
+        re, im = spec[:, : self.n_bins, :-1], spec[:, self.n_bins:, :-1]
+        power = re * re + im * im                                                   # [1, B, frames]
+        mel = torch.matmul(self.mel, power)                                         # [1, n_mels, frames]
+        log_spec = torch.log10(torch.clamp(mel, min=1e-10))
+        log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+        return (log_spec + 4.0) / 4.0
+
+
+def _heads(attn) -> tuple[int, int]:
+    return attn.num_heads, attn.head_dim
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, vt: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+    """One token's attention: q [1, 1, H * D] (already scaled), keys k [H, T, D], values stored transposed
+    vt [H, D, T], optional mask `visible` [1, 1, T] -> [1, 1, H * D].
+
+    With one token, [1, 1, H * D] is a view of [H, D, 1]: no transposes. The large operand is the left one of both
+    bmm's because XNNPACK's batch matmul repacks its right operand at every call: keys and values are streamed
+    instead of repacked (measured in benchmarks/results/perf_findings.md)."""
+    h, t, d = k.shape
+    scores = torch.bmm(k, q.view(h, d, 1)).view(h, 1, t)
+    if visible is not None:
+        scores = torch.where(visible, scores, float("-inf"))
+    p = torch.softmax(scores, dim=-1).view(h, t, 1)
+    return torch.bmm(vt, p).view(1, 1, h * d)
+
+
+def cross_kv(model, hidden: torch.Tensor) -> list[torch.Tensor]:
+    """Encoder hidden states [1, T, d] -> [k_0, v_0, ..., k_{L-1}, v_{L-1}] with each decoder layer's own
+    encoder_attn.k_proj / v_proj (whatever modules the model holds: fp32, exportable quantized, simulated).
+    k_l is [H, T, D]; v_l is stored transposed, [H, D, T] (the layouts `attend` reads)."""
+    out = []
+    t = hidden.shape[1]
+    for layer in model.model.decoder.layers:
+        attn = layer.encoder_attn
+        h, d = _heads(attn)
+        out.append(attn.k_proj(hidden).view(t, h, d).transpose(0, 1).contiguous())
+        out.append(attn.v_proj(hidden).view(t, h, d).permute(1, 2, 0).contiguous())
+    return out
+
+
+class EncoderWrapper(nn.Module):
+    """The `encoder` method: features [1, n_mels, 3000] -> the decoder's cross K/V (see `cross_kv`)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        hidden = self.model.get_encoder()(input_features=input_features).last_hidden_state
+        return tuple(cross_kv(self.model, hidden))
+
+
+class SelfAttention(nn.Module):
+    """One token's self-attention over a static cache: buffers K [H, max_len, D] and V^T [H, D, max_len].
+
+    The token's K/V are written at `pos`; `visible` ([1, 1, max_len], True at positions <= pos) masks out every
+    later position, whatever an earlier clip left there."""
+
+    def __init__(self, attn, max_len: int):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj
+        self.heads, self.head_dim = _heads(attn)
+        self.scaling = attn.scaling
+        self.register_buffer("k_cache", torch.zeros(self.heads, max_len, self.head_dim), persistent=False)
+        self.register_buffer("vt_cache", torch.zeros(self.heads, self.head_dim, max_len), persistent=False)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        h, d = self.heads, self.head_dim
+        self.k_cache.index_copy_(1, pos, self.k_proj(x).view(h, 1, d))
+        self.vt_cache.index_copy_(2, pos, self.v_proj(x).view(h, d, 1))
+        return self.out_proj(attend(self.q_proj(x) * self.scaling, self.k_cache, self.vt_cache, visible))
+
+
+class CrossAttention(nn.Module):
+    """One token's cross-attention on the encoder's precomputed k [H, T, D] / v^T [H, D, T]: no k/v projection."""
+
+    def __init__(self, attn):
+        super().__init__()
+        self.q_proj, self.out_proj = attn.q_proj, attn.out_proj
+        self.scaling = attn.scaling
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, vt: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(attend(self.q_proj(x) * self.scaling, k, vt))
+
+
+class DecoderLayer(nn.Module):
+    """WhisperDecoderLayer (pre-norm) for one token, on the HF layer's own norms and (quantized) linears."""
+
+    def __init__(self, layer, max_len: int):
+        super().__init__()
+        self.self_attn_layer_norm = layer.self_attn_layer_norm
+        self.encoder_attn_layer_norm = layer.encoder_attn_layer_norm
+        self.final_layer_norm, self.fc1, self.fc2 = layer.final_layer_norm, layer.fc1, layer.fc2
+        self.activation_fn = layer.activation_fn
+        self.self_attn = SelfAttention(layer.self_attn, max_len)
+        self.encoder_attn = CrossAttention(layer.encoder_attn)
+
+    def forward(self, x, pos, visible, k, vt):
+        x = x + self.self_attn(self.self_attn_layer_norm(x), pos, visible)
+        x = x + self.encoder_attn(self.encoder_attn_layer_norm(x), k, vt)
+        return x + self.fc2(self.activation_fn(self.fc1(self.final_layer_norm(x))))
+
+
+class TextDecoder(nn.Module):
+    """The `text_decoder` method: (input_ids [1, 1], cache_position [1], k_0, v_0, ...) -> logits [1, 1, V].
+
+    Token embedding (`embed_tokens`, an nn.Embedding or a quantized lookup) + learned position embedding at
+    cache_position, the decoder layers, the final layer norm, `proj_out` (HF's WhisperDecoder + proj_out for one
+    token). Self-attention K/V live in the layers' cache buffers (mutated in place, `max_len` positions); see the
+    module docstring for the position rules."""
+
+    def __init__(self, model, max_len: int):
+        super().__init__()
+        dec = model.model.decoder
+        self.max_len = max_len
+        self.embed_tokens, self.embed_positions = dec.embed_tokens, dec.embed_positions
+        self.layers = nn.ModuleList(DecoderLayer(layer, max_len) for layer in dec.layers)
+        self.layer_norm, self.proj_out = dec.layer_norm, model.proj_out
+
+    def forward(self, input_ids: torch.Tensor, cache_position: torch.Tensor, *kv: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(input_ids) + self.embed_positions.weight[cache_position]
+        visible = (torch.arange(self.max_len) <= cache_position).view(1, 1, self.max_len)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cache_position, visible, kv[2 * i], kv[2 * i + 1])
+        return self.proj_out(self.layer_norm(x))
+
+
+def whisper_prompt(model) -> list[int]:
+    """<|startoftranscript|> <|notimestamps|> of an English-only model (tiny.en: 50257, 50362)."""
+    gc = getattr(model, "generation_config", None)
+    sot = getattr(gc, "decoder_start_token_id", None) or model.config.decoder_start_token_id
+    no_ts = getattr(gc, "no_timestamps_token_id", None)
+    if sot is None or no_ts is None:
+        return list(WHISPER_EN_PROMPT)
+    return [int(sot), int(no_ts)]
+
+
+def mel_filters_for(model, feature_extractor=None):
+    if feature_extractor is None:
+        from transformers import WhisperFeatureExtractor
+        feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+    return feature_extractor.mel_filters
+
+
+def prepare_for_export(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with eager attention everywhere (SDPA leaves undelegated ops)."""
+    m = copy.deepcopy(model).eval()
+    if hasattr(m, "set_attn_implementation"):
+        try:
+            m.set_attn_implementation("eager")
+        except Exception:   # noqa: BLE001  (older configs): fall back to the config attribute
+            pass
+    for cfg in (m.config, getattr(m.config, "encoder", None), getattr(m.config, "decoder", None)):
+        if cfg is not None:
+            cfg._attn_implementation = "eager"
+    return m
+
+
+def export_programs(qmodel: nn.Module, mel_filters, max_cache_len: int) -> dict:
+    """torch.export every method of a (quantized) Whisper model: {method: ExportedProgram}."""
+    n_mels = qmodel.config.num_mel_bins
+    frames = 2 * qmodel.config.max_source_positions
+    with torch.no_grad():
+        pre = torch.export.export(LogMel(mel_filters).eval(), (torch.zeros(WHISPER_N_SAMPLES),), strict=True)
+        enc = torch.export.export(EncoderWrapper(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=True)
+        kv = cross_kv(qmodel, torch.zeros(1, frames // 2, qmodel.config.d_model))      # example K/V: shapes only
+        token, position = torch.tensor([[0]], dtype=torch.long), torch.tensor([0], dtype=torch.long)
+        dec = torch.export.export(TextDecoder(qmodel, max_cache_len).eval(), (token, position, *kv), strict=True)
+    return {"preprocessor": pre, "encoder": enc, "text_decoder": dec}
+
+
+def export_whisper(model: nn.Module, scheme: Scheme, *, feature_extractor=None,
+                   max_new_tokens: int = WHISPER_MAX_NEW_TOKENS):
+    """fp32 HF Whisper + scheme -> (ExecutorchProgramManager, GateReport)."""
+    qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True)
+    programs = export_programs(qmodel, mel_filters_for(model, feature_extractor),
+                               max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
+    return lower(programs)

@@ -1,0 +1,181 @@
+"""Model adapters: one small class per architecture.
+
+An adapter knows three things about its architecture: which layers are quantizable (`layers`), how to run the
+label-free forward pass whose activations feed the statistics (`stats_forward`, with `trim` dropping padding),
+and how to transcribe (`transcribe`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .constants import SAMPLE_RATE, WHISPER_MAX_NEW_TOKENS, WHISPER_N_FRAMES, WHISPER_ENCODER_FRAMES, WHISPER_HOP
+from .errors import MyqasrError
+from .layers import Layer
+
+
+def _kind(module: nn.Module) -> str | None:
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, nn.Conv1d):
+        return "conv1d"
+    if isinstance(module, nn.Embedding):
+        return "embedding"
+    return None
+
+
+def list_layers(model: nn.Module, skip: tuple[str, ...] = ()) -> list[Layer]:
+    """Every Linear / Conv1d / Embedding of `model`; a module whose weight is the same tensor as an earlier
+    one's is a layer of its own with `tied_to` naming the earlier one."""
+    layers: dict[str, Layer] = {}
+    by_weight: dict[int, str] = {}
+    for name, module in model.named_modules():
+        kind = _kind(module)
+        if kind is None or name in skip:
+            continue
+        w = module.weight
+        tied_to = by_weight.get(id(w))
+        by_weight.setdefault(id(w), name)
+        layers[name] = Layer(name, kind, tuple(w.shape), getattr(module, "bias", None) is not None, tied_to=tied_to)
+    return list(layers.values())
+
+
+def rest_params(model: nn.Module, layers: list[Layer]) -> int:
+    """Parameters (and persistent buffers of weights) outside the quantizable layers' weights and biases."""
+    seen, total = set(), 0
+    covered = set()
+    for layer in layers:
+        m = model.get_submodule(layer.name)
+        covered.add(id(m.weight))
+        if getattr(m, "bias", None) is not None:
+            covered.add(id(m.bias))
+    for p in model.parameters():
+        if id(p) in seen or id(p) in covered:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
+
+
+class WhisperAdapter:
+    """Whisper (WhisperForConditionalGeneration): encoder on the 30 s log-mel window, decoder fed the
+    full-precision model's own greedy transcript (no labels)."""
+    arch = "whisper"
+
+    def __init__(self, processor, max_new_tokens: int = WHISPER_MAX_NEW_TOKENS):
+        self.processor = processor
+        self.max_new_tokens = max_new_tokens
+
+    def layers(self, model) -> list[Layer]:
+        """Linears (proj_out included: tied to the token embedding), the two convs and the token embedding. The
+        positional tables are not layers (they are added, not multiplied) and stay fp32."""
+        skip = tuple(n for n, _ in model.named_modules() if n.endswith("embed_positions"))
+        return list_layers(model, skip=skip)
+
+    def features(self, audios: list[np.ndarray]) -> torch.Tensor:
+        return self.processor.feature_extractor(audios, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+
+    @torch.inference_mode()
+    def generate_ids(self, model, audios: list[np.ndarray]) -> torch.Tensor:
+        """Greedy token ids including the decoder prompt (<|startoftranscript|><|notimestamps|>)."""
+        feats = self.features(audios)
+        out = model.generate(feats, num_beams=1, do_sample=False, max_new_tokens=self.max_new_tokens,
+                             return_dict_in_generate=True)
+        return out.sequences
+
+    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 8) -> list[str]:
+        texts = []
+        for i in range(0, len(audios), batch_size):
+            seqs = self.generate_ids(model, audios[i:i + batch_size])
+            texts += [t.strip() for t in self.processor.batch_decode(seqs, skip_special_tokens=True)]
+        return texts
+
+    def stats_context(self, audio: np.ndarray) -> dict:
+        mel = min(WHISPER_N_FRAMES, len(audio) // WHISPER_HOP + 1)
+        return {"mel": mel, "enc": min(WHISPER_ENCODER_FRAMES, math.ceil(mel / 2))}
+
+    @torch.inference_mode()
+    def stats_forward(self, model, audio: np.ndarray, decoder_ids: torch.Tensor) -> None:
+        """One teacher-forced forward pass on the model's own transcript (ids from `generate_ids`)."""
+        model(input_features=self.features([audio]), decoder_input_ids=decoder_ids.reshape(1, -1))
+
+    def trim(self, name: str, t: torch.Tensor, ctx: dict, is_input: bool) -> torch.Tensor:
+        """Drop the zero-padded part of the 30 s window (the clip only fills `ctx` frames of it)."""
+        if name.endswith("encoder.conv1"):
+            return t[..., :ctx["mel"]]
+        if name.endswith("encoder.conv2"):
+            return t[..., :ctx["mel"]] if is_input else t[..., :ctx["enc"]]
+        if ".encoder." in f".{name}" or "encoder_attn.k_proj" in name or "encoder_attn.v_proj" in name:
+            return t[:, :ctx["enc"]]
+        return t
+
+
+class Wav2Vec2Adapter:
+    """Wav2Vec2ForCTC: raw waveform in, greedy CTC out. One clip per forward pass, so nothing is padded."""
+    arch = "wav2vec2"
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def layers(self, model) -> list[Layer]:
+        return list_layers(model)
+
+    def inputs(self, audio: np.ndarray) -> torch.Tensor:
+        return self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
+
+    @torch.inference_mode()
+    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 1) -> list[str]:
+        texts = []
+        for audio in audios:
+            logits = model(self.inputs(audio)).logits
+            ids = logits.argmax(-1)
+            texts.append(self.processor.batch_decode(ids)[0].strip())
+        return texts
+
+    def stats_context(self, audio: np.ndarray) -> dict:
+        return {}
+
+    @torch.inference_mode()
+    def stats_forward(self, model, audio: np.ndarray, decoder_ids=None) -> None:
+        model(self.inputs(audio))
+
+    def trim(self, name, t, ctx, is_input):
+        return t
+
+
+def adapter_for(arch: str, processor):
+    if arch == "whisper":
+        return WhisperAdapter(processor)
+    if arch == "wav2vec2":
+        return Wav2Vec2Adapter(processor)
+    raise MyqasrError(f"model: no adapter for architecture {arch!r} (supported: whisper, wav2vec2)")
+
+
+def strip_padding(seq: torch.Tensor, pad_id) -> torch.Tensor:
+    """Drop trailing padding that batched generation adds after a sequence's end token (keep one end token)."""
+    if pad_id is None:
+        return seq
+    ids = seq.tolist()
+    while len(ids) > 2 and ids[-1] == pad_id and ids[-2] == pad_id:
+        ids.pop()
+    return torch.tensor(ids)
+
+
+def own_transcripts(model, adapter, audios: list, batch_size: int = 4, progress: bool = False,
+                    after_batch=None) -> list:
+    """The full-precision model's own greedy token ids per clip (Whisper, prompt included, padding dropped): the
+    label-free decoder input of the statistics and calibration passes. None per clip for CTC models."""
+    from tqdm.auto import tqdm
+
+    if not hasattr(adapter, "generate_ids"):
+        return [None] * len(audios)
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    ids = []
+    for i in tqdm(range(0, len(audios), batch_size), desc="transcribing (full precision)", disable=not progress):
+        ids += [strip_padding(s, pad) for s in adapter.generate_ids(model, audios[i:i + batch_size])]
+        if after_batch:
+            after_batch()
+    return ids

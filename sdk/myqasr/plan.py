@@ -1,0 +1,148 @@
+"""The myQASR pipeline as plain functions: statistics -> allocation -> calibration -> scheme.
+
+    loaded = load_model()                                   # embedded Whisper tiny.en by default
+    clips  = load_clips("my_recordings/")
+    stats  = compute_statistics(loaded, clips)              # one forward-only pass
+    scheme = plan(loaded, stats, budget_mb=40)              # any number of budgets from the same stats
+    save_scheme(scheme, "scheme.json")
+"""
+from __future__ import annotations
+
+from .adapters import adapter_for, rest_params
+from .allocate import allocate, size_range, uniform
+from .calibrate import calibrate_minmax
+from .config import Calibration, Ladder, PlanConfig, positive_finite
+from .constants import SAMPLE_RATE
+from .errors import MyqasrError
+from .formats import get_ladder
+from .quant import storable_scale
+from .scheme import LayerPlan, Scheme
+from .size import MB, PROFILES, BackendProfile, floor_mb, model_bytes
+from .stats import Statistics, collect_statistics
+
+__all__ = ["PlanConfig", "compute_statistics", "plan", "check_budgets", "reachable_bytes", "uniform_bytes",
+           "clips_info", "floor_mb", "model_parts", "statistics_for"]
+
+
+def clips_info(clips) -> dict:
+    """What a statistics file and a scheme record about the clip set: count, seconds, sha256 of the audio."""
+    from .audio import clips_hash
+    return {"count": len(clips), "seconds": round(sum(len(c.audio) for c in clips) / SAMPLE_RATE, 2),
+            "sha256": clips_hash(clips)}
+
+
+def compute_statistics(loaded, clips, progress: bool = True) -> Statistics:
+    """One forward-only pass of the full-precision model over the user's clips."""
+    if not clips:
+        raise MyqasrError("clips: no clips given for the statistics pass")
+    adapter = adapter_for(loaded.arch, loaded.processor)
+    layers = adapter.layers(loaded.model)
+    return collect_statistics(loaded.model, adapter, [c.audio for c in clips], layers, model_id=loaded.model_id,
+                              weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress)
+
+
+def profile_for(ladder: Ladder) -> BackendProfile:
+    """The size accounting of a ladder: real XNNPACK bytes, or the paper's b bits per weight."""
+    return PROFILES["research" if ladder == Ladder.research else "xnnpack"]
+
+
+def model_parts(loaded, config: PlanConfig = PlanConfig()):
+    """(layers, ladder, rest_params, size profile) of a loaded model under a config: what allocation works on."""
+    layers = adapter_for(loaded.arch, loaded.processor).layers(loaded.model)
+    ladder = get_ladder(config.ladder, config.group_size, config.bits)
+    return layers, ladder, rest_params(loaded.model, layers), profile_for(config.ladder)
+
+
+def reachable_bytes(loaded, config: PlanConfig = PlanConfig()) -> tuple[int, int]:
+    """(smallest, largest) predicted bytes this model can take with the config's ladder."""
+    layers, ladder, rest, profile = model_parts(loaded, config)
+    return size_range(layers, ladder, rest, profile)
+
+
+def uniform_bytes(loaded, rung: int, config: PlanConfig = PlanConfig()) -> int:
+    """Predicted bytes with every layer on rung `rung` of its ladder (0 = fp32; xnnpack 1 = all-int8 size)."""
+    layers, ladder, rest, profile = model_parts(loaded, config)
+    return model_bytes(layers, uniform(layers, ladder, rung), rest, profile)
+
+
+def check_budgets(loaded, budgets_mb, config: PlanConfig = PlanConfig()) -> None:
+    """Fail early (before any forward pass) on a budget that no allocation can meet."""
+    smallest, _ = reachable_bytes(loaded, config)
+    for b in budgets_mb:
+        if b is None:
+            continue
+        b = positive_finite(b, "budget-mb")
+        if round(b * MB) < smallest:
+            raise MyqasrError(f"budget-mb: {b:g} MB is below the smallest reachable size {floor_mb(smallest):.3f} MB "
+                              f"for {loaded.model_id} with the {config.ladder} ladder")
+
+
+def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig = PlanConfig(), clips=None,
+         progress: bool = True) -> Scheme:
+    """A scheme for `budget_mb` (10^6 bytes; None = no budget, stay at full precision) from existing statistics."""
+    if not isinstance(config, PlanConfig):
+        raise MyqasrError(f"config: expected a PlanConfig, got {type(config).__name__}")
+    if stats.weights_sha256 and stats.weights_sha256 != loaded.weights_sha256:
+        raise MyqasrError(f"statistics: computed on other weights than model {loaded.model_id!r}")
+    budget = None if budget_mb is None else int(round(positive_finite(budget_mb, "budget-mb") * MB))
+    layers, ladder, rest, profile = model_parts(loaded, config)
+    missing = [l.name for l in layers if l.name not in stats.layers]
+    if missing:
+        raise MyqasrError(f"statistics: lack {len(missing)} layer(s) of model {loaded.model_id!r} "
+                          f"(e.g. {missing[0]}): recompute them for this model")
+    sensitivity = stats.metric(config.metric)
+    if budget is None:
+        formats = {l.name: ladder[l.kind][0] for l in layers}
+    else:
+        formats = allocate(layers, sensitivity, budget, ladder, rest, profile, config.order, config.seed)
+    weight_scales, act_scales = _calibrate(loaded, layers, formats, stats, config, clips, progress)
+    weight_scales = {f"{l.name}.weight_scale": storable_scale(weight_scales[f"{l.name}.weight_scale"], formats[l.name])
+                     for l in layers if formats[l.name].quantized}
+    plans = [LayerPlan(l, formats[l.name], float(sensitivity[l.name]),
+                       {k: stats.layers[l.name][k] for k in ("median", "mean", "abs_max", "std", "input_abs_max")},
+                       *act_scales.get(l.name, (None, None))) for l in layers]
+    allocation = {k: v for k, v in config.to_dict().items() if k != "calibration"}
+    return Scheme(model_id=loaded.model_id, arch=loaded.arch, weights_sha256=loaded.weights_sha256,
+                  backend=profile.name, layers=plans, weight_scales=weight_scales,
+                  predicted_bytes=model_bytes(layers, formats, rest, profile), rest_params=rest,
+                  budget_bytes=budget, allocation=allocation,
+                  calibration={"method": config.calibration.value}, clips=stats.clips)
+
+
+def _calibrate(loaded, layers, formats, stats, config: PlanConfig, clips, progress):
+    if config.calibration == Calibration.minmax:
+        return calibrate_minmax(loaded.model, layers, formats, stats)
+    from . import search
+
+    if not clips:
+        raise MyqasrError(f"calibration: {config.calibration} needs the clips (pass clips=...)")
+    return search.calibrate(loaded, layers, formats, stats, clips, method=config.calibration, progress=progress)
+
+
+def statistics_for(loaded, clips, stats_path=None, progress: bool = True) -> Statistics:
+    """The statistics of `clips`: read from `stats_path` if that file exists, else computed (and saved there if a
+    path is given). A statistics file records the clip set it came from (count, seconds, sha256 of the audio) and
+    the model's weights; reusing it for other clips or weights is refused, so a stale file is never used silently."""
+    import os
+    import time
+
+    from .stats import load_statistics, save_statistics
+
+    if stats_path and os.path.exists(stats_path):
+        stats = load_statistics(stats_path)
+        if stats.weights_sha256 and stats.weights_sha256 != loaded.weights_sha256:
+            raise MyqasrError(f"{stats_path}: computed on other weights than model {loaded.model_id!r}; "
+                              "delete it or give another --stats path")
+        given = clips_info(clips)
+        if stats.clips.get("sha256") != given["sha256"]:
+            raise MyqasrError(f"{stats_path}: computed on another clip set ({stats.clips.get('count')} clips, "
+                              f"{stats.clips.get('seconds')} s) than the {given['count']} clips given; "
+                              "delete it or give another --stats path")
+        print(f"reusing statistics {stats_path} ({stats.clips.get('count')} clips)")
+        return stats
+    t = time.perf_counter()
+    stats = compute_statistics(loaded, clips, progress=progress)
+    print(f"statistics pass: {len(clips)} clips in {time.perf_counter() - t:.1f} s")
+    if stats_path:
+        save_statistics(stats, stats_path)
+    return stats

@@ -1,0 +1,75 @@
+"""Size model: how many bytes a model takes on disk for a given per-layer format assignment.
+
+MB means 10^6 bytes everywhere. The numbers are those of the serialized program for a backend: packed weights
+(8 bits -> 1 byte, 4 bits -> half a byte), one scale per channel or group (fp32 for 8-bit, bf16 for 4-bit formats,
+as XNNPACK stores them), fp32 bias, and every parameter
+outside the quantizable layers (norms, positional tables) in fp32, plus a fixed per-program and per-layer
+overhead. The "xnnpack" profile's constants are calibrated against real .pte bytes by myqasr_export.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .formats import Format
+from .layers import Layer
+
+MB = 1_000_000
+
+
+def floor_mb(smallest_bytes: int) -> float:
+    """The smallest budget in MB, rounded up to the 3 decimals we print, so that typing it back is accepted."""
+    return math.ceil(smallest_bytes / 1000) / 1000
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    name: str
+    scale_bytes: int = 4              # bytes per stored scale of 8-bit formats (fp32)
+    scale_bytes_4bit: int = 4         # bytes per stored scale of 4-bit formats (XNNPACK: bf16)
+    program_overhead: int = 0         # fixed bytes of the file (flatbuffer, delegate headers, method graph)
+    layer_overhead: int = 0           # bytes per layer (per delegated op / tensor metadata)
+    container_storage: bool = True    # weights take their kernel container width (8 or 4 bits); False: exactly b bits
+
+
+PROFILES = {
+    # Calibrated against real .pte bytes of Whisper tiny.en (myqasr_export, executorch 1.5.1): program_overhead covers
+    # the log-mel DFT constants, the flatbuffer and the delegate headers (benchmarks/results/design_notes.md). The tied
+    # token table is two layers (embedding lookup, XNNPACK projection), each stored. Re-measured in perf.md.
+    "xnnpack": BackendProfile("xnnpack", scale_bytes=4, scale_bytes_4bit=2, program_overhead=950_000,
+                              layer_overhead=0),
+    # The paper's accounting: b-bit weights take b bits, no scale or overhead (simulation only).
+    "research": BackendProfile("research", scale_bytes=0, scale_bytes_4bit=0, container_storage=False),
+}
+
+
+def storage_bits(fmt: Format) -> int:
+    """Bits one weight takes in the file: XNNPACK stores 8 or 4 bits (or fp32)."""
+    if fmt.bits >= 32:
+        return 32
+    return 4 if fmt.bits <= 4 else 8
+
+
+def layer_bytes(layer: Layer, fmt: Format, profile: BackendProfile) -> int:
+    """Bytes of one layer (weights + scales + bias) in the given format."""
+    bias = 4 * layer.out_channels if layer.bias else 0
+    if not fmt.quantized:
+        weight = 4 * layer.numel
+        scales = 0
+    else:
+        bits = storage_bits(fmt) if profile.container_storage else fmt.bits
+        weight = math.ceil(layer.numel * bits / 8)
+        if fmt.granularity == "per_group":
+            n_scales = layer.numel // fmt.group_size
+        else:
+            n_scales = layer.out_channels
+        scales = n_scales * (profile.scale_bytes_4bit if storage_bits(fmt) == 4 else profile.scale_bytes)
+    return weight + scales + bias + profile.layer_overhead
+
+
+def model_bytes(layers: list[Layer], formats: dict[str, Format], rest_params: int, profile: BackendProfile) -> int:
+    """Total bytes: quantizable layers in their formats + everything else in fp32 + program overhead."""
+    total = profile.program_overhead + 4 * rest_params
+    for layer in layers:
+        total += layer_bytes(layer, formats[layer.name], profile)
+    return total
