@@ -58,6 +58,15 @@ def copy_clips(src_files, out_dir: Path) -> Path:
     return out_dir
 
 
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """A test may set torch's thread count (`--threads`, PteModel(threads=1)); the next test gets the session's."""
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 # --------------------------------------------------------------------------------------------- the model cache
 
 @dataclass
@@ -159,6 +168,56 @@ def held_out_dir(tmp_path_factory):
     from myqasr.audio import SAMPLE_USER_DIR
     files = sorted((SAMPLE_USER_DIR / "test").glob("*.wav"))[:4]
     return copy_clips(files, tmp_path_factory.mktemp("held_out"))
+
+
+# --------------------------------------------------------------------------------------------- lowering once
+
+class ProgramCache:
+    """Lowering a scheme takes a minute even for a tiny model, and the failure-path tests export the same scheme
+    again and again. `wrap(build_program)` returns a build_program that lowers each distinct (weights, scheme) once
+    for real and hands the same real program back when an identical scheme is exported again; everything after it
+    (serialization, the .pte + vocabulary pair on disk, the runtime) runs for real every time."""
+
+    def __init__(self):
+        self.programs, self.built, self.reused = {}, 0, 0
+
+    @staticmethod
+    def key(scheme, loaded, kw) -> str:
+        import hashlib
+
+        h = hashlib.sha256(f"{loaded.model_id}|{loaded.weights_sha256}|{scheme.backend}|{sorted(kw.items())}".encode())
+        for p in scheme.layers:
+            h.update(f"{p.name}|{p.format.to_dict()}|{p.input_scale}|{p.output_scale}\n".encode())
+        for k in sorted(scheme.weight_scales):
+            h.update(k.encode())
+            h.update(scheme.weight_scales[k].detach().float().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def wrap(self, build_program):
+        def build(scheme, loaded, **kw):
+            key = self.key(scheme, loaded, kw)
+            if key in self.programs:
+                self.reused += 1
+            else:
+                self.programs[key] = build_program(scheme, loaded, **kw)
+                self.built += 1
+            return self.programs[key]
+        return build
+
+
+@pytest.fixture(scope="session")
+def program_cache():
+    return ProgramCache()
+
+
+@contextlib.contextmanager
+def lowering_once(cache: ProgramCache):
+    """Within the block, myqasr_export lowers each distinct scheme once (see ProgramCache)."""
+    from myqasr_export import exporter
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(exporter, "build_program", cache.wrap(exporter.build_program))
+        yield cache
 
 
 # --------------------------------------------------------------------------------------------- the mixed .pte

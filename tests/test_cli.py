@@ -124,14 +124,15 @@ def test_stats_command_and_the_reuse_rule(session_model, user_clips_dir, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == before                 # nothing written
 
 
-def test_statistics_of_another_model_are_refused(session_model, user_clips_dir, user_stats_file, tmp_path, cli):
-    """A statistics file of tiny.en given to another model: one line, before any work."""
+def test_statistics_of_another_model_are_refused_by_the_entry_point(user_clips_dir, user_stats_file, tmp_path):
+    """A statistics file of tiny.en given to another model, in a fresh `myqasr` process: after the model loads, one
+    stderr line (no progress bar, no traceback), nothing written."""
     from tiny_models import tiny_whisper
 
     other = tiny_whisper(tmp_path)
-    ran = cli("plan", "--model", other, "--clips", user_clips_dir, "--stats", user_stats_file, "--budget-mb", "50",
-              "--out", tmp_path / "s.json")
-    assert_one_line_error(ran, "user.safetensors", f"computed on other weights than model {other!r}")
+    proc = run_cli("plan", "--model", other, "--clips", user_clips_dir, "--stats", user_stats_file, "--budget-mb", "50",
+                   "--out", tmp_path / "s.json")
+    assert_one_line_error(proc, "user.safetensors", f"computed on other weights than model {other!r}")
     assert not (tmp_path / "s.json").exists()
 
 

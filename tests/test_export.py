@@ -12,6 +12,7 @@ import torch
 from myqasr.errors import MyqasrError
 from myqasr.formats import FP32, int_format
 
+from conftest import lowering_once
 from tiny_models import tiny_wav2vec2, tiny_whisper
 
 PARITY_MAX_REL = 0.10    # .pte vs simulated logits of a tiny random model: max |diff| / max |ref|
@@ -42,7 +43,7 @@ def _whisper_scheme(loaded):
 
 
 @pytest.fixture(scope="module")
-def whisper_export(tmp_path_factory):
+def whisper_export(tmp_path_factory, program_cache):
     from myqasr_export.exporter import export_scheme
     from myqasr.models import load_model
 
@@ -50,7 +51,8 @@ def whisper_export(tmp_path_factory):
     loaded = load_model(tiny_whisper(tmp))
     scheme = _whisper_scheme(loaded)
     out = tmp / "tiny.pte"
-    report = export_scheme(scheme, loaded, out, scheme_path="scheme.json")
+    with lowering_once(program_cache):
+        report = export_scheme(scheme, loaded, out, scheme_path="scheme.json")
     return loaded, scheme, report, out
 
 
@@ -301,10 +303,12 @@ def test_file_gate_finds_undelegated_ops_in_a_serialized_program(tmp_path):
     assert file_gate(lowered) == {"forward": {}}
 
 
-def test_cli_export_writes_a_working_pair_and_a_failed_reexport_keeps_it(whisper_export, tmp_path, capsys,
-                                                                          monkeypatch):
-    """`myqasr export` from the command line; then an export whose vocabulary rename fails (after the .pte was
-    already renamed into place) leaves the first, working pair exactly as it was."""
+def test_cli_export_writes_a_working_pair_and_a_failed_reexport_keeps_it(whisper_export, program_cache, tmp_path,
+                                                                          capsys, monkeypatch):
+    """`myqasr export` from the command line (scheme file -> model -> .pte + vocabulary, the summary); then an export
+    whose vocabulary rename fails after the .pte was already renamed into place leaves the first, working pair
+    exactly as it was. The fixture's scheme was lowered already: both exports reuse that real program
+    (conftest.ProgramCache); the files and the runtime are real."""
     import errno
     import hashlib
     import os
@@ -318,15 +322,19 @@ def test_cli_export_writes_a_working_pair_and_a_failed_reexport_keeps_it(whisper
     scheme_file = save_scheme(scheme, tmp_path / "scheme.json")
     out = tmp_path / "m.pte"
     capsys.readouterr()
-    assert main(["export", "--scheme", str(scheme_file), "--out", str(out)]) == 0
+    with lowering_once(program_cache) as cache:
+        reused = cache.reused
+        assert main(["export", "--scheme", str(scheme_file), "--out", str(out)]) == 0
+        assert cache.reused == reused + 1                          # the scheme file holds the fixture's scheme
     text = capsys.readouterr().out
     assert f"wrote {out} (" in text and "m.vocab.json" in text and "delegation gate" in text
     vocab = json.loads((tmp_path / "m.vocab.json").read_text())
     assert vocab["pte_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert vocab["scheme"] == str(scheme_file) and vocab["model_id"] == loaded.model_id
+    assert out.read_bytes() == fixture_pte.read_bytes()
     clip = _noise_clips(1, 2.0, seed=7)[0].audio
     ids = PteModel(out, threads=1).transcribe(clip).ids
-    assert ids == PteModel(fixture_pte, threads=1).transcribe(clip).ids and ids    # the same program as the API's
+    assert ids                                                     # it runs, and emits tokens
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     real = os.replace
@@ -336,9 +344,11 @@ def test_cli_export_writes_a_working_pair_and_a_failed_reexport_keeps_it(whisper
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst)
     monkeypatch.setattr(fileio.os, "replace", replace)
-    assert main(["export", "--scheme", str(scheme_file), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("myqasr: error: ") and "m.vocab.json" in err and "\n" not in err
+    capsys.readouterr()
+    with lowering_once(program_cache):
+        assert main(["export", "--scheme", str(scheme_file), "--out", str(out)]) == 2
+    err = [l for l in capsys.readouterr().err.strip().splitlines() if l.startswith("myqasr")]
+    assert len(err) == 1 and err[0].startswith("myqasr: error: ") and "m.vocab.json: cannot write output" in err[0]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before       # the working pair, untouched
     monkeypatch.undo()
     assert PteModel(out, threads=1).transcribe(clip).ids == ids

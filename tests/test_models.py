@@ -18,7 +18,7 @@ from myqasr.errors import MyqasrError  # noqa: E402
 from myqasr.models import LoadedModel, load_model, weights_hash  # noqa: E402
 
 SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
-LOGITS_ATOL = 2e-3          # fp32 on both sides; logits of tiny.en reach |20|
+LOGITS_ATOL = 5e-4          # fp32 on both sides (measured 5e-5); logits of tiny.en reach |20|
 CLIPS = [  # (engine command, text): deterministic offline voices
     (["flite", "-voice", "slt"], "The meeting starts at three o'clock in the small room."),
     (["flite", "-voice", "rms"], "Please send me the report before lunch tomorrow."),

@@ -13,7 +13,7 @@ from myqasr.errors import MyqasrError
 from myqasr.evaluate import normalize_text, wer
 from myqasr.size import MB
 
-from conftest import copy_clips
+from conftest import copy_clips, lowering_once
 from optimality import check_allocation
 
 
@@ -119,7 +119,11 @@ def test_run_command_on_the_mixed_pte(mixed_pte, held_out_dir, capsys):
 # ------------------------------------------------------------------------------------ failure paths (tiny Whisper)
 
 class Tiny:
-    def __init__(self, root: Path, user_clips):
+    """A tiny random Whisper, two clips, their statistics, and a budget above the model's fp32 size: every plan of
+    these tests (the replans below the budget included) is the same scheme, lowered once (conftest.ProgramCache);
+    each personalize run still writes, verifies, renames and cleans up for real."""
+
+    def __init__(self, root: Path, user_clips, cache):
         from myqasr.models import load_model
         from myqasr.plan import compute_statistics, uniform_bytes
         from myqasr.stats import save_statistics
@@ -132,18 +136,20 @@ class Tiny:
         self.stats = compute_statistics(self.loaded, self.clips, progress=False)
         self.stats_file = root / "stats.safetensors"
         save_statistics(self.stats, self.stats_file)
-        self.int8, self.fp32 = uniform_bytes(self.loaded, 1), uniform_bytes(self.loaded, 0)
-        self.budget_mb = round((self.int8 + self.fp32) / 2 / MB, 3)     # above any real tiny .pte: it fits
+        self.fp32 = uniform_bytes(self.loaded, 0)
+        self.budget_mb = round((self.fp32 + 300_000) / MB, 3)    # replans 3 x 50 kB lower are still all fp32
+        self.cache = cache
 
     def personalize(self, out, **kw):
         from myqasr_export.personalize import personalize
-        return personalize(self.loaded, self.clips, self.budget_mb, out, stats=self.stats, progress=False,
-                           threads=1, **kw)
+        with lowering_once(self.cache):
+            return personalize(self.loaded, self.clips, self.budget_mb, out, stats=self.stats, progress=False,
+                               threads=1, **kw)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, user_clips):
-    return Tiny(tmp_path_factory.mktemp("tiny_personalize"), user_clips)
+def tiny(tmp_path_factory, user_clips, program_cache):
+    return Tiny(tmp_path_factory.mktemp("tiny_personalize"), user_clips, program_cache)
 
 
 def failing_verification(monkeypatch, calls: list):
@@ -191,9 +197,11 @@ def test_keep_failed_from_the_cli_keeps_the_pair_under_the_failed_name(tiny, tmp
     calls = []
     failing_verification(monkeypatch, calls)
     capsys.readouterr()
-    code = main(["personalize", "--model", tiny.dir, "--clips", str(tiny.clips_dir), "--stats", str(tiny.stats_file),
-                 "--budget-mb", str(tiny.budget_mb), "--out", str(out), "--keep-failed", "--threads", "1"])
-    err = capsys.readouterr().err.strip().splitlines()
+    with lowering_once(tiny.cache):
+        code = main(["personalize", "--model", tiny.dir, "--clips", str(tiny.clips_dir), "--stats",
+                     str(tiny.stats_file), "--budget-mb", str(tiny.budget_mb), "--out", str(out), "--keep-failed",
+                     "--threads", "1"])
+    err = [l for l in capsys.readouterr().err.strip().splitlines() if l.startswith("myqasr")]
     assert code == 2 and len(err) == 1 and err[0].startswith("myqasr: error: ") and "verification failed" in err[0]
     failed = tmp_path / "model.failed.pte"
     assert f"kept as {failed}" in err[0] and len(calls) == 1

@@ -127,15 +127,17 @@ def test_scheme_file_roundtrip_on_real_model(embedded, user_stats, tmp_path):
 
 def test_research_ladder_plans_neighbouring_widths_that_transcribe(embedded, user_stats, user_clips, parts,
                                                                   fp_texts):
-    """The paper's ladder, 8/6/4/3 bits, at 40 MB of the paper's accounting: a maximal plan on two neighbouring
-    rungs whose simulated model still transcribes the user's sentences."""
+    """The paper's ladder, 8/6/4/3 bits, at 40 MB of the paper's accounting: a maximal plan on the two rungs whose
+    uniform sizes enclose the budget, whose simulated model still transcribes the user's sentences."""
     layers, rest = parts
     config = PlanConfig(ladder="research", bits=(8, 6, 4, 3))
     scheme = plan(embedded, user_stats, 40.0, config)
     lad = get_ladder("research", bits=(8, 6, 4, 3))
     check_allocation(layers, lad, scheme.formats(), 40_000_000, rest, PROFILES["research"])
     widths = sorted({p.format.bits for p in scheme.layers})
-    assert widths == [6, 8], widths                                     # 40 MB sits between all-8 and all-6 bits
+    uniform_sizes = [model_bytes(layers, uniform(layers, lad, r), rest, PROFILES["research"]) for r in range(5)]
+    r = next(r for r in range(4) if uniform_sizes[r + 1] <= 40_000_000 < uniform_sizes[r])
+    assert widths == sorted({(32, 8, 6, 4, 3)[r], (32, 8, 6, 4, 3)[r + 1]}), (widths, uniform_sizes)
     assert scheme.backend == "research" and scheme.allocation["bits"] == [8, 6, 4, 3]
     refs = [c.text for c in user_clips]
     texts = adapter_for("whisper", embedded.processor).transcribe(simulate(embedded.model, scheme),

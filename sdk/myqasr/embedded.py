@@ -407,6 +407,9 @@ def load_whisper_dir(model_dir: Path):
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()       # no "Loading weights" bar on a user's terminal
     model = WhisperForConditionalGeneration.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
     processor = WhisperProcessor.from_pretrained(model_dir, local_files_only=True)
     return model.eval(), processor

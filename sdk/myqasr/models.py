@@ -132,6 +132,9 @@ def _model_and_processor(source: str, arch: str, offline: bool):
     import torch
     from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor, WhisperForConditionalGeneration, WhisperProcessor
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()       # "Loading weights" bars would break the one-line-error output contract
     model_cls, proc_cls = {"whisper": (WhisperForConditionalGeneration, WhisperProcessor),
                            "wav2vec2": (Wav2Vec2ForCTC, Wav2Vec2Processor)}[arch]
     model, info = model_cls.from_pretrained(source, local_files_only=offline, dtype=torch.float32,
