@@ -69,27 +69,30 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     budget = int(round(budget_mb * MB))
     target = budget
     scheme_path = sidecar(out, ".scheme.json")
-    for tries in range(1, max_tries + 1):
+    try:                                        # an error or Ctrl-C leaves no hidden candidate behind
+        for tries in range(1, max_tries + 1):
+            t = time.perf_counter()
+            scheme = plan(loaded, stats, target / MB, config, clips=clips, progress=progress)
+            scheme.budget_bytes = budget
+            timings["plan_s"] = time.perf_counter() - t
+            save_scheme(scheme, scheme_path)
+            t = time.perf_counter()
+            report = export_scheme(scheme, loaded, candidate, scheme_path=str(scheme_path))
+            timings["export_s"] = time.perf_counter() - t
+            real = pte_bytes(candidate)
+            if real <= budget:
+                break
+            target -= real - budget + 20_000            # plan again below the overshoot (+ a margin)
+            if tries == max_tries:
+                raise MyqasrError(f"{out}: the exported file ({real / MB:.3f} MB) exceeds the budget {budget_mb:g} MB "
+                                  f"after {max_tries} tries; try a budget {(real - budget) / MB:.2f} MB lower")
         t = time.perf_counter()
-        scheme = plan(loaded, stats, target / MB, config, clips=clips, progress=progress)
-        scheme.budget_bytes = budget
-        timings["plan_s"] = time.perf_counter() - t
-        save_scheme(scheme, scheme_path)
-        t = time.perf_counter()
-        report = export_scheme(scheme, loaded, candidate, scheme_path=str(scheme_path))
-        timings["export_s"] = time.perf_counter() - t
-        real = pte_bytes(candidate)
-        if real <= budget:
-            break
-        target -= real - budget + 20_000            # plan again below the overshoot (+ a margin)
-        if tries == max_tries:
-            _remove_pair(candidate)
-            raise MyqasrError(f"{out}: the exported file ({real / MB:.3f} MB) exceeds the budget {budget_mb:g} MB "
-                              f"after {max_tries} tries; try a budget {(real - budget) / MB:.2f} MB lower")
-    t = time.perf_counter()
-    sim = simulate(loaded.model, scheme)
-    check = verify_pte(candidate, scheme, loaded, clips[:VERIFY_CLIPS], sim_model=sim, threads=threads)
-    timings["verify_s"] = time.perf_counter() - t
+        sim = simulate(loaded.model, scheme)
+        check = verify_pte(candidate, scheme, loaded, clips[:VERIFY_CLIPS], sim_model=sim, threads=threads)
+        timings["verify_s"] = time.perf_counter() - t
+    except BaseException:
+        _remove_pair(candidate)
+        raise
     if not check.ok:
         failed = sidecar(out, ".failed.pte")
         if keep_failed:
