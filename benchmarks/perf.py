@@ -48,7 +48,7 @@ PARTS = ("cost", "runtime", "size")
 
 @dataclass
 class Settings:
-    counts: tuple = (4, 16, 64)        # clips for the cost part
+    counts: tuple = (4, 8, 16, 64)     # clips for the cost part
     cosine: bool = True                # time the cosine search (1 budget) in the cost part
     threads: tuple = (1, 2)            # runtime part
     repeats: int = 3                   # timed passes over the clips per engine (after one warm-up pass)
@@ -57,6 +57,7 @@ class Settings:
     alloc_budgets: int = 10            # budgets planned from one statistics pass in the cost part
     cost_threads: int = COST_THREADS   # torch threads of the cost part
     cosine_max: int = 64               # time the cosine search only up to this many clips
+    auto_max: int = 8                  # time plan(calibration="auto") only up to this many clips
     profile: bool = True               # ETDump profile of our .pte when it is slower than ctranslate2 int8
 
     @staticmethod
@@ -155,6 +156,26 @@ def render(res: dict, out: Path, findings_path: Path | None) -> list[Path]:
     return [out / "perf.md", out / "perf.json"] + [out / f for f in figs]
 
 
+PART_KEYS = {"cost": ("cost",), "runtime": ("runtime", "profile", "prepare"), "size": ("size_wer", "prepare")}
+
+
+def merge_parts(old: dict, new: dict, parts: list[str]) -> dict:
+    """A run of some parts on top of an earlier full run: the earlier results of the other parts are kept, and a
+    note says which part was measured when, with which command."""
+    merged = dict(new)
+    for part in PARTS:
+        if part not in parts:
+            for k in PART_KEYS[part]:
+                if k in old and k not in merged:
+                    merged[k] = old[k]
+    kept = [p for p in PARTS if p not in parts]
+    merged["notes"] = new.get("notes", []) + [
+        f"parts {', '.join(parts)} measured {utc_now(new['started'])} by `{new['command']}`; parts {', '.join(kept)} "
+        f"from the run of {utc_now(old['started'])} (`{old['command']}`)"]
+    merged["settings"] = {**old.get("settings", {}), **{k: v for k, v in new["settings"].items()}}
+    return merged
+
+
 def settings_from(a) -> Settings:
     st = Settings.quick() if a.quick else Settings()
     if a.repeats:
@@ -205,6 +226,8 @@ def main(argv=None) -> int:
         a.work.mkdir(parents=True, exist_ok=True)
         command = "python -m benchmarks.perf " + " ".join(argv if argv is not None else sys.argv[1:])
         res = measure(a, st, command)
+        if set(a.parts) != set(PARTS) and (a.out / "perf.json").is_file():
+            res = merge_parts(read_json(a.out / "perf.json"), res, a.parts)
     print("wrote " + ", ".join(str(p) for p in render(res, a.out, a.findings)))
     return 0
 

@@ -41,12 +41,14 @@ def load_for_cost(spec: dict):
 
 
 def child_cost(spec: dict) -> dict:
-    """Plain FP pass, statistics pass, allocation x K, plan(minmax) x K, plan(cosine) x 1 on n clips."""
+    """Plain FP pass, statistics pass, cost pass, allocation x K (knapsack and the paper's walk), plan(minmax) x K,
+    plan(cosine) x 1 and plan(auto) x 1 on n clips."""
     from myqasr.adapters import own_transcripts
-    from myqasr.allocate import allocate
-    from myqasr.plan import PlanConfig, compute_statistics, plan
+    from myqasr.allocate import allocate_min_cost, allocate_round_robin
+    from myqasr.cost import collect_costs, priced_formats
+    from myqasr.plan import PlanConfig, clips_info, compute_statistics, plan
     from myqasr.size import MB
-    from myqasr.stats import save_statistics
+    from myqasr.stats import collect_statistics, release_freed_memory, save_statistics
 
     clips, loaded, adapter = load_for_cost(spec)
     audios = [c.audio for c in clips]
@@ -59,9 +61,17 @@ def child_cost(spec: dict) -> dict:
         for a, i in zip(audios, ids):
             adapter.stats_forward(loaded.model, a, i)
     out.update(s.row("plain"))
+    # compute_statistics = these two stages: the forward-only statistics pass, then the cost pass
     with Stage() as s:
-        stats = compute_statistics(loaded, clips, progress=False)
+        ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, after_batch=release_freed_memory)
+        stats = collect_statistics(loaded.model, adapter, audios, sizes.layers, model_id=loaded.model_id,
+                                   weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=False,
+                                   decoder_ids=ids)
     out.update(s.row("stats"))
+    with Stage() as s:
+        stats.costs = collect_costs(loaded.model, adapter, audios, ids, sizes.layers,
+                                    priced_formats(sizes.layers, sizes.ladder), progress=False)
+    out.update(s.row("costs"))
     if spec.get("save_stats"):
         save_statistics(stats, spec["save_stats"])
 
@@ -69,8 +79,12 @@ def child_cost(spec: dict) -> dict:
     sens = stats.metric("median")
     with Stage() as s:
         for b in budgets:
-            allocate(sizes.layers, sens, b, sizes.ladder, sizes.rest, sizes.profile)
+            allocate_min_cost(sizes.layers, stats.costs, b, sizes.ladder, sizes.rest, sizes.profile)
     out.update(s.row("alloc"))
+    with Stage() as s:
+        for b in budgets:
+            allocate_round_robin(sizes.layers, sens, b, sizes.ladder, sizes.rest, sizes.profile)
+    out.update(s.row("paper_alloc"))
     with Stage() as s:
         for b in budgets:
             plan(loaded, stats, b / MB, PlanConfig(), progress=False)
@@ -83,6 +97,11 @@ def child_cost(spec: dict) -> dict:
             out.update(s.row("cosine"))
         except Exception as e:   # noqa: BLE001  (a failed search is reported in the table, the rest still counts)
             out["cosine_error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if spec.get("auto"):
+        mid = budgets[len(budgets) // 2]
+        with Stage() as s:
+            plan(loaded, stats, mid / MB, PlanConfig(calibration="auto"), clips=clips, progress=False)
+        out.update(s.row("auto"))
     out["n_budgets"] = len(budgets)
     out["process_peak_rss_mb"] = lifetime_peak_rss_mb()
     return out
@@ -136,7 +155,7 @@ def child_storeall(spec: dict) -> dict:
 
 def compare_medians(loaded, exact: dict, stats_file: str, k: int) -> dict:
     """How far the streamed (histogram) medians are from the exact ones, and whether allocation changes."""
-    from myqasr.allocate import allocate
+    from myqasr.allocate import allocate_round_robin
     from myqasr.stats import load_statistics
 
     streamed = load_statistics(stats_file).metric("median")
@@ -144,8 +163,8 @@ def compare_medians(loaded, exact: dict, stats_file: str, k: int) -> dict:
     sizes, ref = size_model(loaded), reference_bytes(loaded)
     diff_layers = 0
     for b in budget_ladder(ref["int8"], ref["int4"], k):
-        a = allocate(sizes.layers, streamed, b, sizes.ladder, sizes.rest, sizes.profile)
-        e = allocate(sizes.layers, exact, b, sizes.ladder, sizes.rest, sizes.profile)
+        a = allocate_round_robin(sizes.layers, streamed, b, sizes.ladder, sizes.rest, sizes.profile)
+        e = allocate_round_robin(sizes.layers, exact, b, sizes.ladder, sizes.rest, sizes.profile)
         diff_layers += sum(a[n] != e[n] for n in a)
     return {"median_max_rel_err": max(rel) if rel else float("nan"), "alloc_layers_differing": diff_layers}
 
@@ -157,7 +176,8 @@ def measure(st, work: Path, progress) -> list[dict]:
     for n in st.counts:
         stats_file = str(work / f"cost_stats_{n}.safetensors")
         spec = {"clips": [str(p) for p in paths[:n]], "alloc_budgets": st.alloc_budgets,
-                "cosine": st.cosine and n <= st.cosine_max, "save_stats": stats_file, "threads": st.cost_threads}
+                "cosine": st.cosine and n <= st.cosine_max, "auto": st.cosine and n <= st.auto_max,
+                "save_stats": stats_file, "threads": st.cost_threads}
         progress.doing(f"cost {n} clips")
         row = run_child(child_cost, spec, st.cost_threads)
         progress.done()
@@ -177,13 +197,15 @@ def measure(st, work: Path, progress) -> list[dict]:
 
 def table_row(r: dict) -> list:
     if "error" in r:
-        return [r.get("clips", "?"), "error: " + r["error"][:200]] + [""] * 11
+        return [r.get("clips", "?"), "error: " + r["error"][:200]] + [""] * 17
     f = fmt_or_dash
     return [r["clips"], r["audio_s"], f(r["plain_s"], 1), f(r["stats_s"], 1), f(r["stats_s"] / r["plain_s"]),
-            f(r.get("storeall_s"), 1), f(r["alloc_s"] * 1000, 0), f(r["minmax_s"], 1),
-            f(r.get("cosine_s"), 1) if "cosine_s" in r else r.get("cosine_error", "-")[:60],
+            f(r.get("costs_s"), 1), f(r.get("storeall_s"), 1), f(r["alloc_s"] * 1000, 0),
+            f(r.get("paper_alloc_s", float("nan")) * 1000, 0), f(r["minmax_s"], 1),
+            f(r.get("cosine_s"), 1) if "cosine_s" in r else r.get("cosine_error", "-")[:60], f(r.get("auto_s"), 1),
             f"{r['rss_loaded_mb']:.0f}", f"{r['plain_peak_mb']:.0f}", f"{r['stats_peak_mb']:.0f}",
-            f(r.get("cosine_peak_mb"), 0), f(r.get("storeall_peak_mb"), 0), f(r.get("stored_mb"), 0)]
+            f(r.get("costs_peak_mb"), 0), f(r.get("cosine_peak_mb"), 0), f(r.get("auto_peak_mb"), 0),
+            f(r.get("storeall_peak_mb"), 0), f(r.get("stored_mb"), 0)]
 
 
 def verdicts(ok: list[dict]) -> list[str]:
@@ -209,6 +231,22 @@ def verdicts(ok: list[dict]) -> list[str]:
                + (f"store-all {sa[0]['storeall_peak_mb']:.0f} -> {sa[-1]['storeall_peak_mb']:.0f} MB "
                   f"({sa[-1]['stored_mb']:.0f} MB of stored activations at {sa[-1]['clips']} clips, "
                   f"{sa[-1]['stored_mb'] / sa[-1]['clips']:.1f} MB per clip)." if sa else ""))
+    cp = [r for r in ok if "costs_peak_mb" in r]
+    if cp:
+        c_growth = cp[-1]["costs_peak_mb"] - cp[0]["costs_peak_mb"]
+        out.append(f"- **Cost pass (the knapsack's costs): memory flat in the number of clips: "
+                   f"{'met' if c_growth <= plain_growth + 50.0 else 'NOT met'}** (peak {cp[0]['costs_peak_mb']:.0f} "
+                   f"MB at {cp[0]['clips']} clips, {cp[-1]['costs_peak_mb']:.0f} MB at {cp[-1]['clips']} clips, "
+                   f"{c_growth:+.0f} MB); time per clip " + ", ".join(
+                       f"{r['costs_s'] / r['clips']:.2f} s ({r['clips']} clips)" for r in cp) + ".")
+        eight = [r for r in cp if r["clips"] == 8]
+        if eight:
+            r = eight[0]
+            total = r["stats_s"] + r["costs_s"] + r["minmax_s"] / r["n_budgets"]
+            out.append(f"- **Personalization for 8 clips (statistics + costs + allocation + min-max calibration, one "
+                       f"budget): {total:.1f} s** (target <= 60 s: {'met' if total <= 60 else 'NOT met'}); "
+                       + (f"with `--calibration auto` instead of min-max: {r['stats_s'] + r['costs_s'] + r['auto_s']:.1f} s."
+                          if "auto_s" in r else ""))
     if sa:
         out.append("- Store-all vs streaming time: " + ", ".join(
             f"{r['clips']} clips {r['storeall_s'] / r['stats_s']:.2f}x" for r in sa) + " (store-all time "
@@ -233,13 +271,18 @@ def section(res: dict) -> list[str]:
            "*store-all* = hooks that keep every layer's output (padding dropped, i.e. the same values the "
            "streaming statistics see) for all clips, then the exact median of |y| per layer (the reference "
            "implementation also keeps inputs and gradients, so this is a lower bound on its cost). "
-           f"Allocation and min-max `plan()` cover {ok[0]['n_budgets'] if ok else '?'} budgets from one "
-           "statistics pass; cosine is one `plan(calibration=\"cosine\")` at the midway budget (up to "
-           f"{res['settings']['cosine_max']} clips). Peak RSS of each "
+           "*stats* = the forward-only statistics pass (with the full-precision transcription); *costs* = the cost "
+           "pass that prices every format of every layer for the default allocator (one forward + backward per "
+           "clip); together they are `compute_statistics`. "
+           f"Allocation (knapsack, and the paper's walk) and min-max `plan()` cover {ok[0]['n_budgets'] if ok else '?'} "
+           "budgets from one statistics pass; cosine is one `plan(calibration=\"cosine\")` at the midway budget (up to "
+           f"{res['settings']['cosine_max']} clips), auto one `plan(calibration=\"auto\")` there (up to "
+           f"{res['settings'].get('auto_max', 8)} clips). Peak RSS of each "
            "stage is its own (VmHWM reset at the stage's start), in MB; the model, torch and transformers are "
            "already loaded (\"loaded\").", "",
-           table(["clips", "audio s", "plain s", "stats s", "stats / plain", "store-all s", "alloc ms (all)",
-                  "plan minmax s (all)", "plan cosine s", "loaded MB", "plain peak", "stats peak", "cosine peak",
+           table(["clips", "audio s", "plain s", "stats s", "stats / plain", "costs s", "store-all s",
+                  "knapsack ms (all)", "paper walk ms (all)", "plan minmax s (all)", "plan cosine s", "plan auto s",
+                  "loaded MB", "plain peak", "stats peak", "costs peak", "cosine peak", "auto peak",
                   "store-all peak", "stored MB"], rows), ""]
     return out + (verdicts(ok) if ok else []) + [""]
 
@@ -255,6 +298,8 @@ def plot(res: dict, out: Path, plt) -> list[str]:
                                       (a2, "peak_mb", "peak RSS MB (process)", "memory")):
         ax.plot(n, [r[f"plain_{suffix}"] for r in cost], "o-", label="plain FP pass")
         ax.plot(n, [r[f"stats_{suffix}"] for r in cost], "o-", label="statistics pass")
+        if all(f"costs_{suffix}" in r for r in cost):
+            ax.plot(n, [r[f"costs_{suffix}"] for r in cost], "o-", label="cost pass")
         if all(f"storeall_{suffix}" in r for r in cost):
             ax.plot(n, [r[f"storeall_{suffix}"] for r in cost], "o-", label="store-all + exact median")
         if all(f"cosine_{suffix}" in r for r in cost):

@@ -1,39 +1,47 @@
-"""Does personalization pay? myQASR on a panel of synthetic voice users, at a ladder of byte budgets.
+"""Does personalization pay? The SDK's allocators and calibrations on a panel of synthetic voice users, at budgets
+in every zone of the size range.
 
     python -m benchmarks.personalization --out benchmarks/results            # the full panel (~1 h, 2 cores)
-    python -m benchmarks.personalization --out /tmp/p --quick                # 2 users, 3+3 clips (smoke test)
+    python -m benchmarks.personalization --out /tmp/p --quick                # 2 users, 3 budgets (smoke test)
     python -m benchmarks.personalization --render-only --out benchmarks/results   # report + plots from the JSON
 
-Panel: offline TTS voices from `benchmarks.voices` (espeak-ng accents and flite speakers), rendered once into
-`--voices-dir`. Every user reads sentences 0-7 (calibration: 8 clips, never scored) and 8-15 (test: 8 other
-sentences, never seen by any calibration).
+Panel: 10 offline TTS voices from `benchmarks.voices` (espeak-ng accents, flite speakers). Every user reads
+sentences 0-7 (calibration: 8 clips, never scored) and 8-31 (test: 24 other sentences). One statistics + cost
+pass per user (`compute_statistics`) serves every budget and method.
 
-Budgets: evenly spaced from the all-int8 size of the embedded Whisper tiny.en on the phone ladder down to its
-all-int4 size (`allocate.size_range` / `allocate.uniform`; `--budgets` in all).
+Budgets: 8, from the all-int4 to the all-int8 size of the embedded Whisper tiny.en on the phone ladder, with at
+least one inside every zone of the personalization issue (`personalization_methods.zone_bounds`).
 
-Methods (per user and budget; every quantized model is the SDK's simulated model, scored by WER on the user's test
-clips; the schemes are built in `personalization_methods`, the report in `personalization_report`):
-  fp32            the unquantized model.
-  uniform         the largest single-rung model that fits: all-int8 at the int8 budget, all-int4 (convs int8)
-                  below it; min-max scales.
-  uniform-mix     the largest-size "component-uniform" model that fits: encoder linears, decoder linears and the
-                  tied token table (lookup + proj_out) each on one rung (int8 or int4, 8 mixes), chosen by size only (no labels);
-                  min-max scales.
-  myqasr-*        myQASR: allocation by the median of |layer output| (ascending: least sensitive steps down
-                  first, the SDK default), calibrated on the same user's 8 clips with min-max / cosine / hessian.
-  other-cosine    the same pipeline (cosine) calibrated on a *different* user (`partner`), tested on this user.
-  abl-descending  allocation order reversed (the authors' script); min-max scales.
-  abl-random      random allocation order (seed 0); min-max scales.
-  abl-mean/-max   mean or max of |y| instead of the median; ascending; min-max scales.
-One statistics pass per user serves every budget and method; the cosine search is reused across budgets for a
-layer whose format does not change (`search.calibrate(cache=...)`); hessian runs once per budget, as `plan` does.
-A scheme evaluated twice (e.g. every allocation ablation at the all-int8 budget) is transcribed once.
+Methods (every quantized model is the SDK's simulated model; greedy decoding, at most 96 new tokens):
+  on all 24 test clips, at every budget:
+    uniform         the largest single-rung model that fits (all-int8, else all-int4 with int8 convs); min-max.
+    uniform-mix     the largest block-uniform model that fits: encoder linears, decoder linears and the tied token
+                    table each int8 or int4 (8 mixes), chosen by size only; min-max.
+    knapsack        the default allocator (least summed cost of the user's own clips, `allocate_min_cost`) with
+                    min-max scales, calibrated on the user's own 8 clips.
+    knapsack-other  the same pipeline run on another user's clips and tested on this user: the next user in the
+                    list at even budget indices, the third next at odd ones (two partners per user).
+  on the first 8 test clips of 3 users (`--secondary-users`; the core methods are also scored on these clips,
+  from the same transcripts):
+    paper           the paper's round-robin walk (`--allocator myqasr`: median, ascending), min-max; intermediate
+                    budgets.
+    random-sN       the knapsack with each layer's costs dealt to another layer of its kind (seeds 0-2): the
+                    allocator with an uninformative cost; one intermediate budget.
+    cal-cosine / cal-hessian / cal-auto   the knapsack's formats with searched scales, and `--calibration auto`
+                    (the guard's pick among min-max, cosine, hessian); at the all-int4 size, where only scales
+                    differ, for 2 users (one hard, one easy: `--calibration-users`; the searches take ~100 s per
+                    user, which the hour this panel may take on 2 cores does not allow for all).
+Two scores per model: WER against the sentences, and the label-free "pseudo-label WER" against the full-precision
+model's own transcripts of the same clips, plus the number of clips whose transcript loops (`myqasr.guard.loops`).
 
-Also measured: wall time and peak resident memory of each calibration strategy on 8 clips, each in its own process.
+Speed: a model's encoder output is cached by the encoder's formats and scales, so two schemes that differ only on
+the decoder side share one encoder pass (exact: same computation). Results are checkpointed per user in `--work`;
+a rerun resumes.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -41,43 +49,41 @@ import time
 from pathlib import Path
 
 from benchmarks import voices as V
-from benchmarks.harness import (Stage, cpu_name, first_output_line, git_commit, read_json, reference_bytes,
-                                run_child, utc_now, write_json, write_text)
-from benchmarks.personalization_methods import budgets_mb, make_ctx, scheme_key, user_schemes
-from benchmarks.personalization_report import key, markdown, plot
+from benchmarks.harness import cpu_name, first_output_line, git_commit, read_json, size_model, utc_now, write_json
+from benchmarks.personalization_methods import (CALIBRATIONS, RANDOM_SEEDS, auto_scheme, candidate_schemes,
+                                                core_schemes, encoder_key, panel_budgets, paper_scheme,
+                                                planned, random_scheme, scheme_key, zone_bounds, zones)
 
-USERS = ["espeak_us_m3", "flite_slt", "espeak_gb_f2", "flite_rms", "espeak_scot_f4", "flite_awb",
+USERS = ["espeak_scot_f4", "flite_awb", "espeak_us_m3", "flite_slt", "espeak_gb_f2", "flite_rms",
          "espeak_carib_m2", "flite_kal16", "espeak_us_high_f5", "espeak_us_slowlow_m6"]
 QUICK_USERS = ["espeak_us_m3", "flite_slt"]
-CALIBRATIONS = ("minmax", "cosine", "hessian")
 DEFAULT_VOICES = Path.home() / ".cache" / "myqasr" / "voices-bench"
+DEFAULT_WORK = Path.home() / ".cache" / "myqasr" / "panel-work"
+MAX_NEW_TOKENS = 96
+BATCH = 8
 
 
-def partner(users: list[str], u: str) -> str:
-    """The user whose calibration `u` is tested with for "other-*": the next one in the (engine-interleaved) list."""
-    return users[(users.index(u) + 1) % len(users)]
+def key(budget_mb: float) -> str:
+    """How a budget names its entries in the results JSON."""
+    return f"{budget_mb:.6f}"
 
 
-def environment() -> dict:
+def partners(users: list[str], u: str) -> tuple[str, str]:
+    """The two users whose clips `u`'s "knapsack-other" models are calibrated on."""
+    i, n = users.index(u), len(users)
+    return users[(i + 1) % n], users[(i + 3) % n] if n > 3 else users[(i + 1) % n]
+
+
+def environment(threads: int) -> dict:
     import numpy as np
     import torch
     import transformers
     return {"date": utc_now(), "host": platform.node(), "cpu": cpu_name(), "cores": os.cpu_count(),
-            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": np.__version__,
             "espeak-ng": first_output_line(["espeak-ng", "--version"]).split("  Data at")[0],
-            "flite": V.tool_version(["flite", "--version"]),
-            "git": git_commit(), "torch_threads": torch.get_num_threads(), "loadavg_start": os.getloadavg()}
-
-
-# --------------------------------------------------------------------------- voices
-
-def render_panel(voices_dir: Path, users: list[str], calib: range, test: range) -> None:
-    need = [u for u in users if not all((voices_dir / u / f"{i:03d}.wav").exists() for i in (*calib, *test))]
-    if need:
-        print(f"rendering {len(need)} voices into {voices_dir}", flush=True)
-        # render every user of the panel, so the manifest lists them all
-        V.render_users(voices_dir, [V.VOICES_BY_USER[u] for u in users], n_sentences=max(16, max(test) + 1))
+            "flite": V.tool_version(["flite", "--version"]), "git": git_commit(), "torch_threads": threads,
+            "loadavg_start": os.getloadavg()}
 
 
 def user_clips(voices_dir: Path, user: str, sentences: range):
@@ -85,149 +91,189 @@ def user_clips(voices_dir: Path, user: str, sentences: range):
     return load_clips([voices_dir / user / f"{i:03d}.wav" for i in sentences], with_text=True)
 
 
-def voice_info(user: str, data: dict) -> dict:
-    v = V.VOICES_BY_USER[user]
-    return {"desc": v.desc, "engine": v.engine, "args": v.args_str(),
-            "calib_seconds": round(sum(c.seconds for c in data["calib"]), 2),
-            "test_seconds": round(sum(c.seconds for c in data["test"]), 2)}
+# --------------------------------------------------------------------------- transcription with a shared encoder
 
+class Transcriber:
+    """Greedy transcripts of one test user's clips by simulated models; encoder outputs are cached by the
+    encoder's formats and scales, whole transcripts by the whole scheme."""
 
-# --------------------------------------------------------------------------- evaluation
+    def __init__(self, loaded, clips):
+        from myqasr.adapters import adapter_for
+        self.loaded, self.clips = loaded, clips
+        self.adapter = adapter_for(loaded.arch, loaded.processor)
+        self.features = self.adapter.features([c.audio for c in clips])
+        self.encoded, self.done = {}, {}
+        self.encoder_passes = self.decoder_passes = 0
 
-def score(refs, hyps) -> dict:
-    from myqasr.evaluate import normalize_text, wer
-    words = sum(len(normalize_text(r).split()) for r in refs)
-    w = wer(refs, hyps)
-    return {"wer": round(w, 5), "errors": int(round(w * words)), "words": words, "clips": len(refs)}
+    def __call__(self, model, n: int, enc_key: str | None = None, full_key: str | None = None) -> list[str]:
+        import torch
+        from transformers.modeling_outputs import BaseModelOutput
+        if full_key and (full_key, n) in self.done:
+            return self.done[(full_key, n)]
+        with torch.inference_mode():
+            enc = self.encoded.get(enc_key) if enc_key else None
+            if enc is None or enc.shape[0] < n:
+                enc = torch.cat([model.model.encoder(self.features[i:i + BATCH]).last_hidden_state
+                                 for i in range(0, n, BATCH)])
+                self.encoder_passes += 1
+                if enc_key:
+                    self.encoded[enc_key] = enc
+            texts = []
+            for i in range(0, n, BATCH):
+                seq = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=enc[i:min(i + BATCH, n)]),
+                                     num_beams=1, do_sample=False, max_new_tokens=MAX_NEW_TOKENS)
+                texts += [t.strip() for t in self.loaded.processor.batch_decode(seq, skip_special_tokens=True)]
+        self.decoder_passes += 1
+        if full_key:
+            self.done[(full_key, n)] = texts
+        return texts
 
-
-class Evaluator:
-    """Transcribes a user's test clips with a scheme's simulated model; a scheme already scored is not rerun."""
-
-    def __init__(self, ctx):
-        self.ctx, self.memo, self.runs, self.seconds = ctx, {}, 0, 0.0
-
-    def __call__(self, scheme, calib_user: str, test_user: str, test) -> dict:
+    def scheme(self, scheme, n: int) -> list[str]:
         from myqasr.simulate import simulate
-        memo_key = (scheme_key(scheme, calib_user), test_user)
-        if memo_key not in self.memo:
-            t = time.perf_counter()
-            sim = simulate(self.ctx.loaded.model, scheme)
-            hyps = self.ctx.adapter.transcribe(sim, [c.audio for c in test])
-            self.memo[memo_key] = {**score([c.text for c in test], hyps), "hyps": hyps}
-            self.runs += 1
-            self.seconds += time.perf_counter() - t
-        return self.memo[memo_key]
+        full = scheme_key(scheme)
+        if (full, n) in self.done:
+            return self.done[(full, n)]
+        return self(simulate(self.loaded.model, scheme), n, encoder_key(scheme), full)
 
 
-def score_user(u, schemes, data, evaluate, per_user):
+# --------------------------------------------------------------------------- one user
+
+def entry(scheme, hyps: list[str], clips: str, extra: dict | None = None) -> dict:
+    return {"hyps": hyps, "clips": clips, "bytes": scheme.predicted_bytes,
+            "formats": {p.name: p.format.name for p in scheme.layers}, **(extra or {})}
+
+
+def run_user(u: str, ctx: dict, stats: dict, data: dict, args) -> dict:
+    """Every model tested on user u: transcripts (per clip), sizes and formats."""
+    loaded, sm, budgets, users = ctx["loaded"], ctx["sm"], ctx["budgets"], args.users
     test = data[u]["test"]
-    hyps = evaluate.ctx.adapter.transcribe(evaluate.ctx.loaded.model, [c.audio for c in test])
-    per_user[u]["fp32"] = {**score([c.text for c in test], hyps), "hyps": hyps}
-    res = per_user[u].setdefault("results", {})
-    for (b, name), scheme in schemes.items():
-        res.setdefault(key(b), {})[name] = evaluate(scheme, u, u, test)
+    n_all, n_sub = len(test), min(args.subset, len(test))
+    tr = Transcriber(loaded, test)
+    t0 = time.perf_counter()
+    out = {"refs": [c.text for c in test], "fp32": tr(loaded.model, n_all), "results": {}, "auto": {}}
+    res = out["results"]
+    own = core_schemes(loaded, sm, stats[u], budgets)
+    p_even, p_odd = partners(users, u)
+    cache: dict = {}                      # searches and full-precision transcripts of u's clips, across budgets
+    for i, b in enumerate(budgets):
+        r = res.setdefault(key(b), {})
+        for m in ("uniform", "uniform-mix", "knapsack"):
+            extra = {"label": own[(b, m)].allocation.get("baseline")} if m != "knapsack" else None
+            r[m] = entry(own[(b, m)], tr.scheme(own[(b, m)], n_all), "all", extra)
+        p = p_even if i % 2 == 0 else p_odd
+        other = planned(loaded, stats[p], b, _minmax())
+        r["knapsack-other"] = entry(other, tr.scheme(other, n_all), "all", {"partner": p})
+        if 0 < i < len(budgets) - 1 and u in args.secondary_users:
+            s = paper_scheme(loaded, stats[u], b)
+            r["paper"] = entry(s, tr.scheme(s, n_sub), "subset")
+        if i in args.random_budgets and u in args.secondary_users:
+            for seed in RANDOM_SEEDS:
+                s = random_scheme(loaded, stats[u], b, seed)
+                r[f"random-s{seed}"] = entry(s, tr.scheme(s, n_sub), "subset")
+        if i in args.calibration_budgets and u in args.calibration_users and u in args.secondary_users:
+            t = time.perf_counter()
+            chosen = auto_scheme(loaded, stats[u], b, data[u]["calib"], cache)
+            out["auto"][key(b)] = {**chosen.calibration, "seconds": round(time.perf_counter() - t, 1)}
+            cands = candidate_schemes(loaded, stats[u], b, data[u]["calib"], cache)
+            for m in CALIBRATIONS:
+                if m != "minmax":
+                    r[f"cal-{m}"] = entry(cands[m], tr.scheme(cands[m], n_sub), "subset")
+            r["cal-auto"] = entry(chosen, tr.scheme(chosen, n_sub), "subset",
+                                  {"chosen": chosen.calibration["chosen"]})
+    out["timings"] = {"transcribe_s": round(time.perf_counter() - t0, 1), "encoder_passes": tr.encoder_passes,
+                      "decoder_passes": tr.decoder_passes}
+    return out
 
 
-def score_other(u, other, cosine_schemes, budgets, data, evaluate, per_user):
-    """User u's test clips through the cosine schemes calibrated on `other` (u's partner)."""
-    for b in budgets:
-        per_user[u]["results"][key(b)]["other-cosine"] = evaluate(cosine_schemes[b], other, u, data[u]["test"])
-
-
-def user_summary(stats_s: float, schemes: dict, budgets: list[float], timings: list, u: str) -> dict:
-    """What the JSON keeps of one user's schemes: calibration time, per-layer formats, sizes, uniform mix."""
-    return {"stats_seconds": round(stats_s, 2),
-            "calibration_seconds": {m: round(sum(t["seconds"] for t in timings
-                                                 if t["user"] == u and t["calibration"] == m), 1)
-                                    for m in CALIBRATIONS},
-            "formats": {key(b): {k[1]: {p.name: p.format.name for p in v.layers}
-                                 for k, v in schemes.items() if k[0] == b} for b in budgets},
-            "sizes": {key(b): {k[1]: v.predicted_bytes for k, v in schemes.items() if k[0] == b} for b in budgets},
-            "mix": {key(b): schemes[(b, "uniform-mix")].allocation.get("mix") for b in budgets}}
+def _minmax():
+    from myqasr.config import PlanConfig
+    return PlanConfig(calibration="minmax")
 
 
 # --------------------------------------------------------------------------- the run
 
+@contextlib.contextmanager
+def heavy_lock(path: Path | None):
+    """Hold the machine's heavy-job lock (flock) for one user's work, then give waiting jobs a turn: the panel
+    takes about an hour and must neither share the 2 cores nor starve other jobs."""
+    if path is None:
+        yield
+        return
+    import fcntl
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    time.sleep(3)
+
+
 def run(args) -> dict:
+    import torch
+
     from myqasr.models import load_model
-    from myqasr.plan import compute_statistics
-    from myqasr.size import MB
+    from myqasr.plan import compute_statistics, reachable_bytes
+    from myqasr.stats import load_statistics, save_statistics
 
     t_start = time.perf_counter()
     users = args.users
-    render_panel(args.voices_dir, users, args.calib, args.test)
     loaded = load_model(None)
-    ctx = make_ctx(loaded)
-    ref = reference_bytes(loaded)
-    budgets = budgets_mb(ref, args.budgets)
+    sm = size_model(loaded)
+    z = zones(sm)
+    budgets = panel_budgets(z)
+    if args.quick:
+        budgets = [budgets[0], budgets[3], budgets[-1]]
     print(f"budgets (MB): {', '.join(f'{b:.2f}' for b in budgets)}", flush=True)
-    evaluate = Evaluator(ctx)
     data = {u: {"calib": user_clips(args.voices_dir, u, args.calib), "test": user_clips(args.voices_dir, u, args.test)}
             for u in users}
-
-    # one statistics pass per user; calibrated schemes per user and budget
-    per_user, timings, first_cosine, prev = {}, [], None, None
-    info = {"users": users, "budgets_mb": budgets, "fp32_mb": ref["fp32"] / MB,
-            "per_user": per_user, "timings": timings,
-            "partners": {u: partner(users, u) for u in users},
-            "voices": {u: voice_info(u, data[u]) for u in users}}
+    (args.work / "stats").mkdir(parents=True, exist_ok=True)
+    (args.work / "users").mkdir(parents=True, exist_ok=True)
+    stats, stats_s = {}, {}
+    for u in users:                           # one statistics + cost pass per user (reused if already on disk)
+        path = args.work / "stats" / f"{u}.safetensors"
+        if path.exists():
+            stats[u] = load_statistics(path)
+            continue
+        with heavy_lock(args.lock):
+            t = time.perf_counter()
+            stats[u] = compute_statistics(loaded, data[u]["calib"], progress=False)
+            stats_s[u] = round(time.perf_counter() - t, 1)
+        save_statistics(stats[u], path)
+        print(f"[{time.perf_counter() - t_start:6.0f} s] {u}: statistics + costs {stats_s[u]} s", flush=True)
+    ctx = {"loaded": loaded, "sm": sm, "budgets": budgets}
+    per_user = {}
     for u in users:
-        t = time.perf_counter()
-        stats = compute_statistics(loaded, data[u]["calib"], progress=False)
-        stats_s = time.perf_counter() - t
-        s = user_schemes(ctx, stats, budgets, data[u]["calib"], timings, u)
-        per_user[u] = user_summary(stats_s, s, budgets, timings, u)
-        print(f"[{time.perf_counter() - t_start:7.0f} s] {u}: statistics {stats_s:.1f} s, {len(s)} schemes, "
-              f"calibration s {per_user[u]['calibration_seconds']}", flush=True)
-        score_user(u, s, data, evaluate, per_user)
-        # other-user: the previous user's partner is this user; the last user's partner is the first
-        cos = {b: s[(b, "myqasr-cosine")] for b in budgets}
-        if prev is not None:
-            score_other(prev, u, cos, budgets, data, evaluate, per_user)
-        else:
-            first_cosine = cos
-        prev = u
-        del s
-        print(f"[{time.perf_counter() - t_start:7.0f} s] {u}: fp32 WER {per_user[u]['fp32']['wer']:.3f}, "
-              f"{evaluate.runs} transcriptions so far ({evaluate.seconds:.0f} s)", flush=True)
-        write_json(args.checkpoint, info)
-    score_other(prev, users[0], first_cosine, budgets, data, evaluate, per_user)
-    info.update({"transcriptions": evaluate.runs, "transcribe_seconds": round(evaluate.seconds, 1),
-                 "total_seconds": round(time.perf_counter() - t_start, 1)})
-    return info
-
-
-# --------------------------------------------------------------------------- calibration cost (child processes)
-
-def child_calibration_cost(spec: dict) -> dict:
-    """Time and peak RSS of one calibration strategy (plan() end to end after the statistics pass)."""
-    from myqasr.audio import load_clips
-    from myqasr.models import load_model
-    from myqasr.plan import PlanConfig, compute_statistics, plan
-    loaded = load_model(None)
-    clips = load_clips([Path(spec["voices_dir"]) / spec["user"] / f"{i:03d}.wav" for i in range(8)])
-    stats = compute_statistics(loaded, clips, progress=False)
-    with Stage() as s:
-        plan(loaded, stats, spec["budget_mb"], PlanConfig(calibration=spec["method"]), clips=clips, progress=False)
-    return {"method": spec["method"], "clips": len(clips), "seconds": round(s.seconds, 2),
-            "rss_before_mb": round(s.rss_before_mb, 1), "peak_rss_mb": round(s.peak_mb, 1),
-            "peak_reset": s.peak_reset, "budget_mb": spec["budget_mb"]}
-
-
-def calibration_costs(args, budget_mb: float) -> list[dict]:
-    out = []
-    for m in CALIBRATIONS:
-        r = run_child(child_calibration_cost, {"method": m, "user": args.users[0], "budget_mb": budget_mb,
-                                               "voices_dir": str(args.voices_dir)}, args.threads)
-        out.append({"method": m, **r} if "error" in r else r)
-        print(f"profile {m}: {out[-1]}", flush=True)
-    return out
+        path = args.work / "users" / f"{u}.json"
+        if path.exists():
+            per_user[u] = read_json(path)
+            continue
+        torch.manual_seed(0)
+        with heavy_lock(args.lock):
+            per_user[u] = run_user(u, ctx, stats, data, args)
+        write_json(path, per_user[u])
+        print(f"[{time.perf_counter() - t_start:6.0f} s] {u}: {per_user[u]['timings']}", flush=True)
+    smallest, largest = reachable_bytes(loaded)
+    return {"users": users, "budgets_mb": budgets, "zones": zone_bounds(z), "zone_sizes": z,
+            "fp32_mb": largest / 1e6, "per_user": per_user, "stats_seconds": stats_s,
+            "partners": {u: partners(users, u) for u in users},
+            "voices": {u: {"desc": V.VOICES_BY_USER[u].desc, "engine": V.VOICES_BY_USER[u].engine,
+                           "args": V.VOICES_BY_USER[u].args_str(),
+                           "calib_seconds": round(sum(c.seconds for c in data[u]["calib"]), 1),
+                           "test_seconds": round(sum(c.seconds for c in data[u]["test"]), 1)} for u in users},
+            "subset": args.subset, "random_budgets": [budgets[i] for i in args.random_budgets if i < len(budgets)],
+            "calibration_budgets": [budgets[i] for i in args.calibration_budgets if i < len(budgets)],
+            "calibration_users": [u for u in users if u in args.calibration_users],
+            "secondary_users": [u for u in users if u in args.secondary_users],
+            "costs": {u: stats[u].costs for u in users},
+            "total_seconds": round(time.perf_counter() - t_start, 1)}
 
 
 # --------------------------------------------------------------------------- main
 
 def render(res: dict, out: Path) -> Path:
+    from benchmarks.personalization_report import markdown, plot
+    from benchmarks.harness import write_text
     figs = plot(res, out)
     write_text(out / "personalization.md", markdown(res, figs))
     return out / "personalization.md"
@@ -238,48 +284,48 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="results folder (personalization.md / .json / *.png)")
     ap.add_argument("--quick", action="store_true", help="2 users, 3 budgets, 3 calibration + 3 test clips")
     ap.add_argument("--users", default=None, help="comma-separated users (default: the 10-user panel)")
-    ap.add_argument("--budgets", type=int, default=4, help="number of budgets from all-int8 to all-int4 (default 4)")
     ap.add_argument("--voices-dir", type=Path, default=DEFAULT_VOICES)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
-    ap.add_argument("--calib-clips", type=int, default=8, help="calibration clips per user (sentences 0..N-1, N <= 8)")
-    ap.add_argument("--test-clips", type=int, default=8, help="test clips per user (sentences 8..8+N-1, N <= 32)")
-    ap.add_argument("--no-profile", action="store_true", help="skip the per-strategy time / memory measurement")
-    ap.add_argument("--report-only", type=Path, default=None, help="re-render the report from personalization.json")
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="per-user checkpoints (a rerun resumes)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--test-clips", type=int, default=24, help="test clips per user (sentences 8..8+N-1, N <= 32)")
+    ap.add_argument("--subset", type=int, default=8, help="test clips for the secondary methods")
+    ap.add_argument("--secondary-users", default="espeak_scot_f4,flite_awb,espeak_us_m3",
+                    help="users with paper mode, random costs and calibrations (comma-separated)")
+    ap.add_argument("--calibration-users", default="espeak_scot_f4,flite_awb",
+                    help="users with the calibration comparison (comma-separated)")
+    ap.add_argument("--lock", type=Path, default=None, help="a lock file to hold (flock) during each user's work")
     ap.add_argument("--render-only", action="store_true", help="re-render the report from <out>/personalization.json")
     a = ap.parse_args(argv)
-    if a.render_only and a.out is None:
-        ap.error("--render-only needs --out")
-    if a.report_only or a.render_only:        # re-render the report from a results JSON (same numbers)
-        source = a.report_only or a.out / "personalization.json"
-        print(f"wrote {render(read_json(source), a.out or source.parent)}")
-        return 0
     if a.out is None:
         ap.error("--out is required")
+    if a.render_only:
+        print(f"wrote {render(read_json(a.out / 'personalization.json'), a.out)}")
+        return 0
     a.users = a.users.split(",") if a.users else (QUICK_USERS if a.quick else USERS)
+    n_calib = 8
     if a.quick:
-        a.budgets, a.calib_clips, a.test_clips = 3, min(a.calib_clips, 3), min(a.test_clips, 3)
-    if not (1 <= a.calib_clips <= 8 and 1 <= a.test_clips <= 32):
-        ap.error("--calib-clips must be 1..8 and --test-clips 1..32")
-    a.calib, a.test = range(0, a.calib_clips), range(8, 8 + a.test_clips)
+        n_calib, a.test_clips, a.subset = 3, 3, 2
+    if not 1 <= a.test_clips <= 32:
+        ap.error("--test-clips must be 1..32")
+    a.calib, a.test = range(0, n_calib), range(8, 8 + a.test_clips)
+    a.random_budgets = (1,) if a.quick else (3,)
+    a.calibration_budgets = (0,)
+    a.calibration_users = a.users if a.quick else a.calibration_users.split(",")
+    a.secondary_users = a.users if a.quick else a.secondary_users.split(",")
     a.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     command = "python -m benchmarks.personalization " + " ".join(argv if argv is not None else sys.argv[1:])
     import torch
     torch.set_num_threads(a.threads)
-    env = environment()
-    a.checkpoint = a.out / "personalization.partial.json"
+    env = environment(a.threads)
+    missing = [u for u in a.users if not all((a.voices_dir / u / f"{i:03d}.wav").exists() for i in (*a.calib, *a.test))]
+    if missing:
+        V.render_users(a.voices_dir, [V.VOICES_BY_USER[u] for u in missing], n_sentences=8 + a.test_clips)
     res = run(a)
     res.update({"env": env, "command": command, "calib_range": [a.calib.start, a.calib.stop],
-                "test_range": [a.test.start, a.test.stop]})
-    res["loadavg_end"] = os.getloadavg()
+                "test_range": [a.test.start, a.test.stop], "loadavg_end": os.getloadavg()})
     write_json(a.out / "personalization.json", res)
-    a.checkpoint.unlink(missing_ok=True)
-    if not a.no_profile:
-        res["profile"] = calibration_costs(a, res["budgets_mb"][len(res["budgets_mb"]) // 2])
-        res["loadavg_end"] = os.getloadavg()
-        write_json(a.out / "personalization.json", res)
-    md = render(res, a.out)
-    print(f"wrote {md}, {a.out / 'personalization.json'}")
+    print(f"wrote {render(res, a.out)}, {a.out / 'personalization.json'}")
     return 0
 
 

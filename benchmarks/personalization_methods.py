@@ -1,85 +1,52 @@
-"""The schemes the personalization panel compares (see `benchmarks.personalization`): myQASR with each calibration,
-its ablations, and the uniform baselines, all as the SDK's schemes on the phone ladder.
+"""The schemes the personalization panel compares (see `benchmarks.personalization`), all as the SDK builds them
+on the phone ladder, and the budgets it tests.
 """
 from __future__ import annotations
 
 import hashlib
-import time
-from dataclasses import dataclass, replace
+import random
+from dataclasses import replace
 from itertools import product
 
-from benchmarks.harness import SizeModel, budget_ladder, size_model
+from benchmarks.harness import SizeModel
 
-METHODS = ["fp32", "uniform", "uniform-mix", "myqasr-minmax", "myqasr-cosine", "myqasr-hessian", "other-cosine",
-           "abl-descending", "abl-random", "abl-mean", "abl-max"]
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """What every scheme of the run needs: the model, its adapter and its size model (layers, ladder, profile)."""
-    loaded: object
-    adapter: object
-    sizes: SizeModel
+CORE = ["uniform", "uniform-mix", "knapsack", "knapsack-other"]      # every budget, every test clip
+PAPER = "paper"                                                       # intermediate budgets, the subset of test clips
+RANDOM_SEEDS = (0, 1, 2)
+CALIBRATIONS = ("minmax", "cosine", "hessian")
 
 
-def make_ctx(loaded) -> Ctx:
-    from myqasr.adapters import adapter_for
-    return Ctx(loaded, adapter_for(loaded.arch, loaded.processor), size_model(loaded))
+# --------------------------------------------------------------------------- budgets and zones
 
-
-def budgets_mb(ref: dict, n: int) -> list[float]:
-    """n budgets (MB) evenly spaced from the all-int8 size down to the all-int4 size (both reachable exactly);
-    `ref` from `harness.reference_bytes`."""
-    from myqasr.size import MB
-    return [round(b / MB, 6) for b in budget_ladder(ref["int8"], ref["int4"], n)]
-
-
-def myqasr_scheme(ctx: Ctx, stats, budget_mb, config, clips, cache, timings=None):
-    """`plan()` with min-max, then the searched scales from `search.calibrate` with a per-user cache (so budgets
-    share the calibration pass), stored as plan() stores them: the same scheme `plan(..., config)` returns."""
-    from myqasr import search
-    from myqasr.plan import plan
-    from myqasr.quant import storable_scale
-    t = time.perf_counter()
-    scheme = plan(ctx.loaded, stats, budget_mb, replace(config, calibration="minmax"), progress=False)
-    if config.calibration != "minmax":
-        fm = scheme.formats()
-        ws, acts = search.calibrate(ctx.loaded, ctx.sizes.layers, fm, stats, clips,
-                                    method=config.calibration, progress=False, cache=cache)
-        scheme.weight_scales = {k: storable_scale(v, fm[k[:-len(".weight_scale")]]) for k, v in ws.items()}
-        for p in scheme.layers:
-            p.input_scale, p.output_scale = acts.get(p.name, (None, None))
-        scheme.calibration = {"method": config.calibration}
-    if timings is not None:
-        timings.append({"calibration": config.calibration, "budget_mb": budget_mb,
-                        "seconds": round(time.perf_counter() - t, 2)})
-    return scheme
-
-
-def formats_scheme(ctx: Ctx, stats, formats, budget_mb):
-    """A min-max scheme for given per-layer formats (the uniform baselines)."""
-    from myqasr.calibrate import calibrate_minmax
-    from myqasr.quant import storable_scale
-    from myqasr.scheme import LayerPlan, Scheme
-    from myqasr.size import MB
-    sm = ctx.sizes
-    ws, acts = calibrate_minmax(ctx.loaded.model, sm.layers, formats, stats)
-    ws = {k: storable_scale(v, formats[k[:-len(".weight_scale")]]) for k, v in ws.items()}   # as plan() stores them
-    plans = [LayerPlan(l, formats[l.name], 0.0, {}, *acts.get(l.name, (None, None))) for l in sm.layers]
-    L = ctx.loaded
-    return Scheme(L.model_id, L.arch, L.weights_sha256, sm.profile.name, plans, ws, sm.bytes(formats), sm.rest,
-                  int(round(budget_mb * MB)), {"uniform": True}, {"method": "minmax"}, stats.clips)
-
-
-def uniform_formats(sm: SizeModel, budget_bytes: int):
-    """The largest single-rung assignment that fits (rung 1 = int8, rung 2 = int4 where the ladder has it)."""
+def zones(sm: SizeModel) -> dict:
+    """The size facts that split the budget range (bytes): all-int4, all-int8, one token-table copy's int8 -> int4
+    step, and all other linears' steps together."""
     from myqasr.allocate import uniform
-    for rung in range(len(max(sm.ladder.values(), key=len))):
-        f = uniform(sm.layers, sm.ladder, rung)
-        if sm.bytes(f) <= budget_bytes:
-            return f
-    return None
+    r1, r2 = uniform(sm.layers, sm.ladder, 1), uniform(sm.layers, sm.ladder, 2)
+    step = {l.name: sm.bytes({**r2, l.name: r1[l.name]}) - sm.bytes(r2) for l in sm.layers}
+    table = step.get("proj_out", 0)
+    linears = sum(v for k, v in step.items() if component(k) in ("encoder", "decoder"))
+    return {"int4": sm.bytes(r2), "int8": sm.bytes(r1), "table_step": table, "linear_steps": linears}
 
+
+def zone_bounds(z: dict) -> list[tuple[float, float, str]]:
+    """(from MB, to MB, what the paper's round-robin decides there) for the zones of the personalization issue."""
+    a, t, l, b = z["int4"], z["table_step"], z["linear_steps"], z["int8"]
+    mb = lambda x: round(x / 1e6, 3)                                   # noqa: E731
+    return [(mb(a), mb(a + l), "which linears go to int4"), (mb(a + l), mb(a + t), "nothing (a dead zone)"),
+            (mb(a + t), mb(a + t + l), "which linears go to int4 (one table copy int8)"),
+            (mb(a + t + l), mb(a + 2 * t), "lookup or head"), (mb(a + 2 * t), mb(b), "nothing: leaves up to 8.9 MB unused")]
+
+
+def panel_budgets(z: dict) -> list[float]:
+    """8 budgets (MB): both ends and at least one inside every zone."""
+    a, t, l, b = z["int4"], z["table_step"], z["linear_steps"], z["int8"]
+    points = [a, a + 0.5 * l, a + l + 0.5 * (t - l), a + t + 0.3 * l, a + t + 0.8 * l, a + t + l + 0.5 * (t - l),
+              a + 2 * t + 0.5 * (b - a - 2 * t), b]
+    return [round(p / 1e6, 6) for p in points]
+
+
+# --------------------------------------------------------------------------- schemes
 
 def component(name: str) -> str:
     if "embed_tokens" in name or name == "proj_out":     # the tied token table: lookup and output projection
@@ -91,8 +58,31 @@ def component(name: str) -> str:
     return "conv"
 
 
+def formats_scheme(loaded, sm: SizeModel, stats, formats, budget_mb, label: str):
+    """A min-max scheme for given per-layer formats (the uniform baselines), stored as plan() stores it."""
+    from myqasr.calibrate import calibrate_minmax
+    from myqasr.config import PlanConfig
+    from myqasr.plan import assemble_scheme
+
+    ws, acts = calibrate_minmax(loaded.model, sm.layers, formats, stats)
+    s = assemble_scheme(loaded, stats, PlanConfig(calibration="minmax"), sm.layers, formats, sm.rest, sm.profile,
+                        int(round(budget_mb * 1e6)), ws, acts)
+    s.allocation = {"baseline": label}
+    return s
+
+
+def uniform_formats(sm: SizeModel, budget_bytes: int):
+    """The largest single-rung assignment that fits (rung 1 = int8, rung 2 = int4 where the ladder has it)."""
+    from myqasr.allocate import uniform
+    for rung in range(1, len(max(sm.ladder.values(), key=len))):
+        f = uniform(sm.layers, sm.ladder, rung)
+        if sm.bytes(f) <= budget_bytes:
+            return f
+    return None
+
+
 def uniform_mix_formats(sm: SizeModel, budget_bytes: int):
-    """Encoder linears, decoder linears and the tied token table (lookup + proj_out) each on rung 1 or 2 (convs
+    """Encoder linears, decoder linears and the tied token table (lookup + proj_out) each on int8 or int4 (convs
     int8); the largest that fits. Returns (formats, label)."""
     from myqasr.allocate import uniform
     r1, r2 = uniform(sm.layers, sm.ladder, 1), uniform(sm.layers, sm.ladder, 2)
@@ -102,39 +92,77 @@ def uniform_mix_formats(sm: SizeModel, budget_bytes: int):
         f = {l.name: (r1 if pick[component(l.name)] == 1 else r2)[l.name] for l in sm.layers}
         size = sm.bytes(f)
         if size <= budget_bytes and (best is None or size > best[0]):
-            best = (size, f, f"enc int{8 if enc == 1 else 4}, dec int{8 if dec == 1 else 4}, "
-                             f"emb int{8 if emb == 1 else 4}")
+            best = (size, f, f"enc int{4 * (3 - enc)}, dec int{4 * (3 - dec)}, table int{4 * (3 - emb)}")
     return (best[1], best[2]) if best else (None, None)
 
 
-def scheme_key(scheme, calib_user: str) -> str:
-    """What makes two schemes transcribe alike: calibration user, per-layer formats, activation and weight scales."""
-    h = hashlib.sha256(calib_user.encode())
-    for p in scheme.layers:
-        h.update(f"{p.name}|{p.format.name}|{p.input_scale}|{p.output_scale}\n".encode())
-    for k in sorted(scheme.weight_scales):
-        h.update(scheme.weight_scales[k].numpy().tobytes())
-    return h.hexdigest()
+def shuffled_costs(costs: dict, seed: int) -> dict:
+    """The cost vectors of the layers dealt to other layers of the same kind at random: the allocator with
+    uninformative costs (ablation of the cost model, not of the solver)."""
+    by_kind: dict[tuple, list[str]] = {}
+    for name, per in costs.items():
+        by_kind.setdefault(tuple(sorted(per)), []).append(name)
+    rng, out = random.Random(seed), {}
+    for names in by_kind.values():
+        dealt = names[:]
+        rng.shuffle(dealt)
+        out.update({a: costs[b] for a, b in zip(names, dealt)})
+    return out
 
 
-def user_schemes(ctx: Ctx, stats, budgets: list[float], clips, timings: list, user: str) -> dict:
-    """{(budget MB, method): scheme} of one user: myQASR x 3 calibrations, the 4 ablations, the 2 uniform baselines.
-    One search cache per user serves every budget."""
-    from myqasr.plan import PlanConfig
-    from myqasr.size import MB
-    cache: dict = {}
-    s = {}
+def planned(loaded, stats, budget_mb, config, clips=None, cache=None):
+    from myqasr.plan import plan
+    return plan(loaded, stats, budget_mb, config, clips=clips, progress=False, cache=cache)
+
+
+def core_schemes(loaded, sm: SizeModel, stats, budgets: list[float]) -> dict:
+    """{(budget, method): scheme} of the core methods calibrated on one user's statistics (min-max)."""
+    from myqasr.config import PlanConfig
+    out = {}
     for b in budgets:
-        # hessian first: its calibration pass (with gradients) also serves cosine
-        for m in ("minmax", "hessian", "cosine"):
-            s[(b, f"myqasr-{m}")] = myqasr_scheme(ctx, stats, b, PlanConfig(calibration=m), clips, cache, timings)
-            timings[-1]["user"] = user
-        for name, cfg in (("abl-descending", PlanConfig(order="descending")),
-                          ("abl-random", PlanConfig(order="random", seed=0)),
-                          ("abl-mean", PlanConfig(metric="mean")), ("abl-max", PlanConfig(metric="max"))):
-            s[(b, name)] = myqasr_scheme(ctx, stats, b, cfg, clips, cache)
-        s[(b, "uniform")] = formats_scheme(ctx, stats, uniform_formats(ctx.sizes, int(round(b * MB))), b)
-        mf, label = uniform_mix_formats(ctx.sizes, int(round(b * MB)))
-        s[(b, "uniform-mix")] = formats_scheme(ctx, stats, mf, b)
-        s[(b, "uniform-mix")].allocation["mix"] = label
-    return s
+        out[(b, "uniform")] = formats_scheme(loaded, sm, stats, uniform_formats(sm, int(round(b * 1e6))), b,
+                                             "uniform")
+        mf, label = uniform_mix_formats(sm, int(round(b * 1e6)))
+        out[(b, "uniform-mix")] = formats_scheme(loaded, sm, stats, mf, b, label)
+        out[(b, "knapsack")] = planned(loaded, stats, b, PlanConfig(calibration="minmax"))
+    return out
+
+
+def paper_scheme(loaded, stats, budget_mb):
+    from myqasr.config import PlanConfig
+    return planned(loaded, stats, budget_mb, PlanConfig(allocator="myqasr", calibration="minmax"))
+
+
+def random_scheme(loaded, stats, budget_mb, seed: int):
+    from myqasr.config import PlanConfig
+    return planned(loaded, replace(stats, costs=shuffled_costs(stats.costs, seed)), budget_mb,
+                   PlanConfig(calibration="minmax"))
+
+
+def auto_scheme(loaded, stats, budget_mb, clips, cache):
+    """plan(calibration="auto"): the guard's choice, its scores, and every candidate's scheme (for the report)."""
+    from myqasr.config import PlanConfig
+    return planned(loaded, stats, budget_mb, PlanConfig(calibration="auto"), clips=clips, cache=cache)
+
+
+def candidate_schemes(loaded, stats, budget_mb, clips, cache) -> dict:
+    from myqasr.config import PlanConfig
+    return {m: planned(loaded, stats, budget_mb, PlanConfig(calibration=m), clips=clips, cache=cache)
+            for m in CALIBRATIONS}
+
+
+def encoder_key(scheme) -> str:
+    """What makes two schemes' encoders compute alike: per-layer formats and scales of the encoder side."""
+    return scheme_key(scheme, lambda name: ".encoder." in f".{name}")
+
+
+def scheme_key(scheme, keep=lambda name: True) -> str:
+    """What makes two schemes transcribe alike: per-layer formats, activation and weight scales."""
+    h = hashlib.sha256()
+    for p in scheme.layers:
+        if keep(p.name):
+            h.update(f"{p.name}|{p.format.name}|{p.input_scale}|{p.output_scale}\n".encode())
+    for k in sorted(scheme.weight_scales):
+        if keep(k[:-len(".weight_scale")]):
+            h.update(scheme.weight_scales[k].numpy().tobytes())
+    return h.hexdigest()

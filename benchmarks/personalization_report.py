@@ -1,5 +1,7 @@
-"""The personalization panel's report: pooled and per-user WER tables, head-to-head counts, answers, two plots; all
-computed from the results JSON alone (`python -m benchmarks.personalization --render-only`).
+"""The personalization panel's report, computed from the results JSON alone
+(`python -m benchmarks.personalization --render-only --out benchmarks/results`): pooled WER and pseudo-label WER
+per method and budget, the issue's targets, personal gain per user, how much allocations differ between users,
+the calibration guard, and two plots.
 """
 from __future__ import annotations
 
@@ -7,301 +9,255 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import pyplot, save_figure
-from benchmarks.personalization_methods import METHODS
+from benchmarks.harness import pyplot, save_figure, table
+from benchmarks.personalization_methods import CORE
 
-SCORED = METHODS[1:]                    # every method but fp32, in table order
-PER_USER_COLUMNS = ["uniform", "uniform-mix", "myqasr-minmax", "myqasr-cosine", "myqasr-hessian", "other-cosine",
-                    "abl-descending", "abl-random", "abl-mean", "abl-max"]
-HEAD_TO_HEAD = [("myqasr-minmax", "uniform"), ("myqasr-cosine", "uniform"), ("myqasr-hessian", "uniform"),
-                ("myqasr-cosine", "uniform-mix"), ("myqasr-cosine", "myqasr-minmax"),
-                ("myqasr-hessian", "myqasr-minmax"), ("myqasr-cosine", "other-cosine"),
-                ("myqasr-minmax", "abl-descending"), ("myqasr-minmax", "abl-random"), ("myqasr-minmax", "abl-mean"),
-                ("myqasr-minmax", "abl-max")]
-STYLES = {"uniform": ("k", "s", "--"), "uniform-mix": ("gray", "D", "--"), "myqasr-minmax": ("tab:blue", "o", "-"),
-          "myqasr-cosine": ("tab:green", "o", "-"), "myqasr-hessian": ("tab:purple", "o", "-"),
-          "other-cosine": ("tab:olive", "x", ":"), "abl-descending": ("tab:red", "v", "-."),
-          "abl-random": ("tab:orange", "^", "-."), "abl-mean": ("tab:cyan", "<", "-."),
-          "abl-max": ("tab:brown", ">", "-.")}
+STYLES = {"uniform": ("k", "s", "--"), "uniform-mix": ("gray", "D", "--"), "knapsack": ("tab:blue", "o", "-"),
+          "knapsack-other": ("tab:olive", "x", ":"), "paper": ("tab:red", "v", "-.")}
 
 
 def key(budget_mb: float) -> str:
-    """How a budget names its entries in the results JSON."""
     return f"{budget_mb:.6f}"
 
 
-def pooled(entries):
-    e, w = sum(x["errors"] for x in entries), sum(x["words"] for x in entries)
-    return e / w if w else float("nan")
+def score(refs: list[str], hyps: list[str]) -> dict:
+    """errors / words against `refs` after the English normalizer, and clips whose transcript loops."""
+    import jiwer
+
+    from myqasr.evaluate import normalize_text
+    from myqasr.guard import loops
+    r = [normalize_text(x) for x in refs]
+    h = [normalize_text(x) for x in hyps]
+    keep = [(a, b) for a, b in zip(r, h) if a]
+    out = jiwer.process_words([a for a, _ in keep], [b for _, b in keep]) if keep else None
+    words = sum(len(a.split()) for a, _ in keep)
+    errors = (out.substitutions + out.deletions + out.insertions) if out else 0
+    return {"errors": errors, "words": words, "loops": sum(loops(b, a) for a, b in zip(r, h))}
 
 
-def summarize(res: dict) -> dict:
-    """Pooled WER (sum of errors / sum of words) per budget x method, over all users and per engine group."""
-    users, budgets = res["users"], res["budgets_mb"]
-    groups = {"all": users}
-    for u in users:
-        groups.setdefault(res["voices"][u]["engine"], []).append(u)
+def user_scores(u: dict, entry: dict) -> dict:
+    """{"wer": score vs the sentences, "pseudo": score vs the full-precision transcripts} of one model on its clips."""
+    n = len(entry["hyps"])
+    return {"wer": score(u["refs"][:n], entry["hyps"]), "pseudo": score(u["fp32"][:n], entry["hyps"])}
+
+
+def pooled(scores: list[dict]) -> float:
+    w = sum(s["words"] for s in scores)
+    return 100 * sum(s["errors"] for s in scores) / w if w else float("nan")
+
+
+def scored(res: dict, n: int | None = None) -> dict:
+    """{user: {budget key: {method: {"wer", "pseudo"}}}}; `n`: the first n clips only (the subset comparison)."""
     out = {}
-    for g, us in groups.items():
-        out[g] = {"fp32": pooled([res["per_user"][u]["fp32"] for u in us]), "users": len(us),
-                  "clips": sum(res["per_user"][u]["fp32"]["clips"] for u in us),
-                  "words": sum(res["per_user"][u]["fp32"]["words"] for u in us)}
-        for b in budgets:
-            out[g][key(b)] = {m: pooled([res["per_user"][u]["results"][key(b)][m] for u in us]) for m in SCORED}
+    for name, u in res["per_user"].items():
+        out[name] = {}
+        for b, methods in u["results"].items():
+            out[name][b] = {}
+            for m, e in methods.items():
+                if n is not None:
+                    e = {**e, "hyps": e["hyps"][:n]}
+                elif e["clips"] != "all":
+                    continue
+                out[name][b][m] = user_scores(u, e)
     return out
 
 
-def wins(res: dict, a: str, b: str, budgets=None) -> tuple[int, int, int]:
-    """(a better, tie, a worse) over users x budgets, by per-user WER."""
-    better = tie = worse = 0
-    for u in res["users"]:
-        for bud in budgets or res["budgets_mb"]:
-            r = res["per_user"][u]["results"][key(bud)]
-            x, y = r[a]["wer"], r[b]["wer"]
-            better += x < y
-            tie += x == y
-            worse += x > y
-    return better, tie, worse
+def method_table(res: dict, s: dict, methods: list[str], what: str, n: int | None = None) -> str:
+    budgets = res["budgets_mb"]
+    rows = []
+    users = res["users"]
+    fp = pooled([score(res["per_user"][u]["refs"][:n], res["per_user"][u]["fp32"][:n]) for u in users]) \
+        if what == "wer" else 0.0
+    rows.append(["fp32"] + [f"{fp:.2f}"] * len(budgets))
+    for m in methods:
+        row = [m]
+        for b in budgets:
+            cells = [s[u][key(b)][m][what] for u in users if m in s[u][key(b)]]
+            row.append(f"{pooled(cells):.2f}" if len(cells) == len(users) else "-")
+        rows.append(row)
+    return table(["method"] + [f"{b:.2f} MB" for b in budgets], rows)
 
 
-def mean_size(res, budget, method) -> float:
-    """Mean predicted MB over users of a method's schemes (other-cosine: the partner's cosine schemes)."""
-    if method == "other-cosine":
-        method = "myqasr-cosine"
-    return float(np.mean([res["per_user"][u]["sizes"][key(budget)].get(method, np.nan)
-                          for u in res["users"]])) / 1e6
+def loops_table(res: dict, s: dict, methods: list[str]) -> str:
+    rows = [[m] + [str(sum(s[u][key(b)][m]["wer"]["loops"] for u in res["users"] if m in s[u][key(b)]))
+                   for b in res["budgets_mb"]] for m in methods]
+    return table(["method"] + [f"{b:.2f} MB" for b in res["budgets_mb"]], rows)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Plots
-# ---------------------------------------------------------------------------------------------------------------------
-
-def short_layer_name(name: str) -> str:
-    return (name.replace("model.", "").replace("encoder.layers.", "e").replace("decoder.layers.", "d")
-            .replace("self_attn.", "sa.").replace("encoder_attn.", "xa."))
+def mean_bytes(res: dict, b: float, m: str) -> float:
+    v = [res["per_user"][u]["results"][key(b)][m]["bytes"] for u in res["users"] if m in res["per_user"][u]["results"][key(b)]]
+    return float(np.mean(v)) / 1e6 if v else float("nan")
 
 
-def format_bits(fmt_name: str) -> int:
-    """Weight bits of a format name ('int8_per_channel' -> 8; fp32 -> 32)."""
-    return int("".join(ch for ch in fmt_name.split("_")[0] if ch.isdigit()) or 32)
+# --------------------------------------------------------------------------- targets
 
+def target_lines(res: dict, s: dict) -> list[str]:
+    users, budgets = res["users"], res["budgets_mb"]
+    lines = ["## Targets of the personalization issue", ""]
+    for what, label in (("wer", "WER"), ("pseudo", "pseudo-label WER")):
+        miss = []
+        for b in budgets:
+            d = pooled([s[u][key(b)]["knapsack"][what] for u in users])
+            best = min(pooled([s[u][key(b)][m][what] for u in users]) for m in ("uniform", "uniform-mix"))
+            if d > best + 1e-9:
+                miss.append(f"{b:.2f} MB ({d:.2f} vs {best:.2f} %)")
+        lines.append(f"- **Default (knapsack) <= best uniform / block-uniform model of equal or smaller size, by "
+                     f"{label}:** {'met at every budget' if not miss else 'missed at ' + ', '.join(miss)}.")
+    mids = budgets[1:-1]
+    gains = {u: float(np.mean([100 * (s[u][key(b)]["knapsack-other"]["wer"]["errors"]
+                                      - s[u][key(b)]["knapsack"]["wer"]["errors"]) /
+                               max(s[u][key(b)]["knapsack"]["wer"]["words"], 1) for b in mids])) for u in users}
+    p_gains = {u: float(np.mean([100 * (s[u][key(b)]["knapsack-other"]["pseudo"]["errors"]
+                                        - s[u][key(b)]["knapsack"]["pseudo"]["errors"]) /
+                                 max(s[u][key(b)]["knapsack"]["pseudo"]["words"], 1) for b in mids])) for u in users}
+    better = sum(g > 0 for g in gains.values())
+    p_better = sum(g > 0 for g in p_gains.values())
+    need = int(np.ceil(2 * len(users) / 3))
+    lines.append(f"- **Own-user better than other-user for >= 2/3 of users over the intermediate budgets "
+                 f"({len(mids)} budgets):** by WER {better}/{len(users)} users "
+                 f"({'met' if better >= need else 'missed'}; ties {sum(g == 0 for g in gains.values())}); "
+                 f"by pseudo-label WER {p_better}/{len(users)} ({'met' if p_better >= need else 'missed'}).")
+    n_loops = sum(s[u][key(b)]["knapsack"]["wer"]["loops"] for u in users for b in budgets)
+    lines.append(f"- **No repetition loop in any default-method model:** {n_loops} looping test clips over "
+                 f"{len(users)} users x {len(budgets)} budgets ({'met' if n_loops == 0 else 'missed'}).")
+    lines += ["", "Personal gain per user (other-user minus own-user, mean over the intermediate budgets, "
+              "percentage points; positive = personalization helps):", "",
+              table(["user", "fp32 WER %", "gain (WER)", "gain (pseudo-label WER)"],
+                    [[u, f"{pooled([score(res['per_user'][u]['refs'], res['per_user'][u]['fp32'])]):.1f}",
+                      f"{gains[u]:+.2f}", f"{p_gains[u]:+.2f}"] for u in users]), ""]
+    return lines
+
+
+def difference_lines(res: dict) -> list[str]:
+    """How much the default allocation differs between users: per budget, the share of layers whose format
+    differs from the partner's, and the number of distinct allocations among all users."""
+    users = res["users"]
+    rows = []
+    for b in res["budgets_mb"]:
+        fm = {u: res["per_user"][u]["results"][key(b)]["knapsack"]["formats"] for u in users}
+        pairs = [(u, v) for i, u in enumerate(users) for v in users[i + 1:]]
+        share = [np.mean([fm[u][n] != fm[v][n] for n in fm[u]]) for u, v in pairs]
+        distinct = len({tuple(sorted(f.items())) for f in fm.values()})
+        rows.append([f"{b:.2f}", f"{100 * np.mean(share):.1f}", f"{100 * max(share):.1f}", f"{distinct}/{len(users)}"])
+    return ["## How personal is the allocation?", "",
+            "Per budget: the share of the 67 layers whose knapsack format differs between two users (mean and max "
+            "over all user pairs), and how many distinct allocations the users get.", "",
+            table(["budget MB", "layers differing, mean %", "max %", "distinct allocations"], rows), ""]
+
+
+def subset_lines(res: dict) -> list[str]:
+    n = res["subset"]
+    s = scored(res, n)
+    users, budgets = res["users"], res["budgets_mb"]
+    methods = ["uniform", "uniform-mix", "knapsack", "knapsack-other", "paper"] + \
+        [f"random-s{i}" for i in (0, 1, 2)] + ["cal-cosine", "cal-hessian", "cal-auto"]
+    rows = []
+    for m in methods:
+        row = [m]
+        for b in budgets:
+            cells = [s[u][key(b)][m] for u in users if m in s[u][key(b)]]
+            row.append(f"{pooled([c['wer'] for c in cells]):.1f} / {pooled([c['pseudo'] for c in cells]):.1f}"
+                       f" ({len(cells)}u)" if cells else "-")
+        rows.append(row)
+    lines = [f"## Paper mode, random costs and calibrations (first {n} test clips per user)", "",
+             "WER / pseudo-label WER, pooled, and the number of users scored. The core methods are scored on the "
+             "same clips, from the same transcripts.", "",
+             table(["method"] + [f"{b:.2f} MB" for b in budgets], rows), ""]
+    loops = {m: sum(s[u][key(b)][m]["wer"]["loops"] for u in users for b in budgets if m in s[u][key(b)])
+             for m in ("knapsack", "cal-cosine", "cal-hessian", "cal-auto")}
+    lines.append("Looping test clips (all users and budgets scored): " +
+                 ", ".join(f"{m} {v}" for m, v in loops.items()) + ".")
+    auto_rows = []
+    for u in users:
+        for b, a in res["per_user"][u].get("auto", {}).items():
+            sc = a["scores"]
+            auto_rows.append([u, f"{float(b):.2f}", a["chosen"]] +
+                             [f"{100 * sc[m]['pseudo_wer']:.1f} ({sc[m]['loops']})" for m in ("minmax", "cosine", "hessian")]
+                             + [f"{a['seconds']:.0f}"])
+    if auto_rows:
+        lines += ["", "The guard's choice (`--calibration auto`): pseudo-label WER % on the user's 8 calibration "
+                  "clips (looping clips) per candidate, and the time of plan(auto) for that budget (searches are "
+                  "shared with the user's other budget).", "",
+                  table(["user", "budget MB", "chosen", "min-max", "cosine", "hessian", "plan s"], auto_rows)]
+    return lines + [""]
+
+
+# --------------------------------------------------------------------------- plots
 
 def plot(res: dict, out: Path) -> list[str]:
     plt = pyplot()
-    table = summarize(res)["all"]
-    budgets = res["budgets_mb"]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for m in SCORED:
-        c, mk, ls = STYLES[m]
-        xs = [mean_size(res, b, m) for b in budgets]
-        ys = [100 * table[key(b)][m] for b in budgets]
-        ax.plot(xs, ys, color=c, marker=mk, linestyle=ls, label=m)
-    ax.axhline(100 * table["fp32"], color="k", lw=0.8, label=f"fp32 ({res.get('fp32_mb', 0):.0f} MB)")
-    ax.set_xlabel("predicted model size (MB, mean over users)")
-    ax.set_ylabel("WER % (pooled over users' test clips)")
-    ax.set_title(f"Whisper tiny.en, {len(res['users'])} synthetic users, {table['clips']} test clips")
-    ax.legend(fontsize=7, ncol=2)
-    files = [save_figure(fig, out / "personalization_wer_vs_mb.png", 130)]
-    # per-layer formats per user at the intermediate budgets (myQASR, ascending, median)
-    mids = budgets[1:-1] or budgets
-    fig, axes = plt.subplots(len(mids), 1, figsize=(12, 1.2 + 0.32 * len(res["users"]) * len(mids)), squeeze=False)
+    s = scored(res)
+    users, budgets = res["users"], res["budgets_mb"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, what, label in ((axes[0], "wer", "WER %"), (axes[1], "pseudo", "pseudo-label WER % (vs fp32 transcripts)")):
+        for m in CORE:
+            c, mk, ls = STYLES[m]
+            xs = [mean_bytes(res, b, m) for b in budgets]
+            ys = [pooled([s[u][key(b)][m][what] for u in users]) for b in budgets]
+            ax.plot(xs, ys, color=c, marker=mk, linestyle=ls, label=m)
+        if what == "wer":
+            fp = pooled([score(res["per_user"][u]["refs"], res["per_user"][u]["fp32"]) for u in users])
+            ax.axhline(fp, color="k", lw=0.8, label=f"fp32 ({res['fp32_mb']:.0f} MB)")
+        for lo, hi, _ in res["zones"]:
+            ax.axvline(lo, color="0.85", lw=0.6)
+        ax.set_xlabel("predicted model size (MB, mean over users)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Whisper tiny.en, {len(users)} synthetic users x {len(res['per_user'][users[0]]['refs'])} test clips")
+    files = [save_figure(fig, out / "personalization_wer_vs_mb.png", 120)]
+    mids = budgets[1:-1]
+    fig, axes = plt.subplots(len(mids), 1, figsize=(12, 1.0 + 0.3 * len(users) * len(mids)), squeeze=False)
     for ax, b in zip(axes[:, 0], mids):
-        fm = [res["per_user"][u]["formats"][key(b)]["myqasr-minmax"] for u in res["users"]]
+        fm = [res["per_user"][u]["results"][key(b)]["knapsack"]["formats"] for u in users]
         names = list(fm[0])
-        ax.imshow(np.array([[format_bits(f[n]) for n in names] for f in fm]), aspect="auto", cmap="viridis",
-                  vmin=4, vmax=8, interpolation="nearest")
-        ax.set_yticks(range(len(res["users"])))
-        ax.set_yticklabels(res["users"], fontsize=6)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([short_layer_name(n) for n in names], rotation=90, fontsize=5)
-        ax.set_title(f"myQASR formats at {b:.2f} MB (yellow int8, purple int4)", fontsize=8)
-    files.append(save_figure(fig, out / "personalization_formats.png", 130))
+        bits = np.array([[int("".join(ch for ch in f[n].split("_")[0] if ch.isdigit()) or 32) for n in names] for f in fm])
+        ax.imshow(np.log2(bits), aspect="auto", cmap="viridis", vmin=2, vmax=5, interpolation="nearest")
+        ax.set_yticks(range(len(users)))
+        ax.set_yticklabels(users, fontsize=6)
+        ax.set_xticks([])
+        ax.set_title(f"knapsack formats at {b:.2f} MB (purple int4, green int8, yellow fp32), one row per user",
+                     fontsize=8)
+    files.append(save_figure(fig, out / "personalization_formats.png", 110))
     return files
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Markdown
-# ---------------------------------------------------------------------------------------------------------------------
-
-def header_lines(res: dict) -> list[str]:
-    env = res["env"]
-    return ["# Personalization benchmark: myQASR on synthetic voice users", "",
-            f"Command: `{res['command']}`  ", f"Date: {env['date']}; git {env['git']} (plus uncommitted work)  ",
-            f"Machine: {env['cpu']}, {env['cores']} cores (shared with other jobs: load average "
-            f"{env['loadavg_start'][0]:.1f} at start, {res['loadavg_end'][0]:.1f} at end), torch threads "
-            f"{env['torch_threads']}  ",
-            f"Versions: Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}, "
-            f"numpy {env['numpy']}; {env['espeak-ng']}; {env['flite']}  ",
-            f"Total wall time {res['total_seconds'] / 60:.1f} min ({res['transcriptions']} distinct quantized models "
-            f"transcribed, {res['transcribe_seconds'] / 60:.1f} min of it).", ""]
-
-
-def panel_lines(res: dict) -> list[str]:
-    calib, test = range(*res["calib_range"]), range(*res["test_range"])
-    lines = [f"Model: embedded Whisper tiny.en (fp32 {res.get('fp32_mb', 0):.1f} MB by the size model), phone "
-             "ladder (linears / tied embedding int8 per-channel or "
-             "int4 per-group-32 with dynamic int8 activations; convs int8 with static activations). Greedy decoding, "
-             "English normalizer, WER pooled as total errors / total reference words.", "",
-             f"Panel: {len(res['users'])} users, each {len(calib)} calibration clips "
-             f"(sentences {calib[0]}-{calib[-1]}) "
-             f"and {len(test)} disjoint test clips (sentences {test[0]}-{test[-1]}), rendered by `benchmarks.voices`; "
-             "other-user partner = next user in the list.", "",
-             "| user | engine / voice | calib s | test s | fp32 WER | partner |", "|---|---|---|---|---|---|"]
-    for u in res["users"]:
-        v = res["voices"][u]
-        lines.append(f"| {u} | {v['desc']} (`{v['args']}`) | {v['calib_seconds']:.1f} | {v['test_seconds']:.1f} | "
-                     f"{100 * res['per_user'][u]['fp32']['wer']:.1f} | {res['partners'][u]} |")
-    return lines
-
-
-def method_rows(label, budgets: list[float], wer_of) -> list[str]:
-    """One table row per scored method: `| label | method | WER % per budget |`, wer_of(method, budget)."""
-    return [f"| {label} | {m} | " + " | ".join(f"{100 * wer_of(m, b):.2f}" for b in budgets) + " |" for m in SCORED]
-
-
-def wer_tables(res: dict) -> list[str]:
-    budgets = res["budgets_mb"]
-    lines = ["", "## WER (%) by user group x budget x method", ""]
-    head = "| group | method | " + " | ".join(f"{b:.2f} MB" for b in budgets) + " |"
-    rule = "|---|---|" + "---|" * len(budgets)
-    for g, t in summarize(res).items():
-        lines += [f"**{g}** ({t['users']} users, {t['clips']} test clips, {t['words']} words; fp32 WER "
-                  f"{100 * t['fp32']:.2f} %)", "", head, rule]
-        lines += method_rows(g, budgets, lambda m, b: t[key(b)][m]) + [""]
-
-    def per_user(m, b):
-        return [res["per_user"][u]["results"][key(b)][m]["wer"] for u in res["users"]]
-    for title, reduce in (("**Mean of per-user WER** (each user weighs the same)", np.mean),
-                          ("**Median of per-user WER** (robust to one user's repetition loop: a looping transcript "
-                           "scores several hundred %)", np.median)):
-        lines += [title, "", head.replace("group", "users"), rule]
-        lines += method_rows(len(res["users"]), budgets, lambda m, b: reduce(per_user(m, b)))
-        fp = reduce([res["per_user"][u]["fp32"]["wer"] for u in res["users"]])
-        lines += ["", f"fp32: {100 * fp:.2f} %.", ""]
-    mix = res["per_user"][res["users"][0]]["mix"]
-    lines += ["Sizes: myQASR and the ablations fill each budget (predicted bytes <= budget); uniform is all-int8 at "
-              f"the top budget and all-int4 ({budgets[-1]:.2f} MB) below it; uniform-mix picks, per budget: " +
-              "; ".join(f"{b:.2f} MB: {mix[key(b)]}" for b in budgets) + ".", ""]
-    return lines
-
-
-def per_user_lines(res: dict) -> list[str]:
-    lines = ["## Per user (WER %, rows = budget, columns = method)", "",
-             "| user | MB | " + " | ".join(PER_USER_COLUMNS) + " |", "|---|---|" + "---|" * len(PER_USER_COLUMNS)]
-    for u in res["users"]:
-        for b in res["budgets_mb"]:
-            r = res["per_user"][u]["results"][key(b)]
-            lines.append(f"| {u} | {b:.2f} | " + " | ".join(f"{100 * r[m]['wer']:.1f}" for m in PER_USER_COLUMNS)
-                         + " |")
-    return lines
-
-
-def head_to_head_lines(res: dict) -> list[str]:
-    mids = res["budgets_mb"][1:-1]
-    lines = ["", "## Head-to-head (users x budgets: better / tie / worse by per-user WER)", "",
-             "| a vs b | all budgets | intermediate budgets only |", "|---|---|---|"]
-    for a, b in HEAD_TO_HEAD:
-        w_all, w_mid = wins(res, a, b), wins(res, a, b, mids) if mids else (0, 0, 0)
-        lines.append(f"| {a} vs {b} | {w_all[0]} / {w_all[1]} / {w_all[2]} | {w_mid[0]} / {w_mid[1]} / {w_mid[2]} |")
-    return lines
-
-
-def cost_lines(res: dict) -> list[str]:
-    prof = res.get("profile") or []
-    if not prof:
-        return []
-    lines = ["", f"## Calibration cost on {prof[0].get('clips', 8)} clips ({res['users'][0]}, "
-             f"budget {prof[0].get('budget_mb', 0):.2f} MB; `plan()` after the statistics pass, own process)",
-             "", "| strategy | wall s | RSS before MB | peak RSS MB | peak - before MB |", "|---|---|---|---|---|"]
-    for p in prof:
-        if "error" in p:
-            lines.append(f"| {p['method']} | failed | | | |")
-            continue
-        lines.append(f"| {p['method']} | {p['seconds']:.1f} | {p['rss_before_mb']:.0f} | {p['peak_rss_mb']:.0f} |"
-                     f" {p['peak_rss_mb'] - p['rss_before_mb']:.0f} |")
-    stats_s = [res["per_user"][u]["stats_seconds"] for u in res["users"]]
-    return lines + ["", "Statistics pass (8 clips, includes the fp32 greedy transcription): mean "
-                    f"{np.mean(stats_s):.1f} s "
-                    f"per user. Peak RSS is VmHWM reset just before calibration (Linux clear_refs); it includes the "
-                    f"loaded model (~{prof[0].get('rss_before_mb', 0):.0f} MB before calibration). Timings on a "
-                    f"shared machine are noisy."]
-
+# --------------------------------------------------------------------------- markdown
 
 def markdown(res: dict, figs: list[str]) -> str:
-    lines = header_lines(res) + panel_lines(res) + wer_tables(res) + per_user_lines(res)
-    lines += head_to_head_lines(res) + cost_lines(res)
-    lines += ["", "## Answers (computed from the numbers above)", ""] + answers(res) + [""]
-    lines += [f"![WER vs MB]({figs[0]})", "", f"![formats]({figs[1]})", ""] if len(figs) >= 2 else []
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Answers
-# ---------------------------------------------------------------------------------------------------------------------
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
-
-
-def answer_uniform(t: dict, budgets: list[float]) -> list[str]:
-    """1. Does personalized myQASR (cosine) beat the best uniform baseline at every budget?"""
-    rows = []
-    all_beat = True
-    for b in budgets:
-        r = t[key(b)]
-        best = min(("myqasr-minmax", "myqasr-cosine", "myqasr-hessian"), key=lambda m: r[m])
-        all_beat &= r["myqasr-cosine"] < min(r["uniform"], r["uniform-mix"])
-        rows.append(f"{b:.2f} MB: uniform {pct(r['uniform'])}, uniform-mix {pct(r['uniform-mix'])}, myQASR min-max "
-                    f"{pct(r['myqasr-minmax'])}, cosine {pct(r['myqasr-cosine'])}, hessian {pct(r['myqasr-hessian'])}"
-                    f" (best: {best})")
-    return ["", "**Does personalized myQASR (cosine) beat the best uniform baseline at every budget?** "
-            + ("Yes." if all_beat else "No, not at every budget.") + " Pooled WER per budget:", ""] + [
-        f"- {x}" for x in rows]
-
-
-def answer_same_user(res: dict, t: dict, budgets: list[float]) -> list[str]:
-    """2. Same-user vs other-user calibration (cosine)."""
-    rows, same_better = [], 0
-    for b in budgets:
-        r = t[key(b)]
-        same_better += r["myqasr-cosine"] < r["other-cosine"]
-        rows.append(f"{b:.2f} MB: same user {pct(r['myqasr-cosine'])} vs other user {pct(r['other-cosine'])}")
-    w = wins(res, "myqasr-cosine", "other-cosine")
-    return ["", f"**Does same-user calibration beat other-user calibration (cosine)?** Lower pooled WER at "
-            f"{same_better} of {len(budgets)} budgets; per user x budget: same better {w[0]}, tie {w[1]}, "
-            f"worse {w[2]}.", ""] + [f"- {x}" for x in rows]
-
-
-def answer_order(res: dict, t: dict, mids: list[float]) -> list[str]:
-    """3. Allocation order at the intermediate budgets (where order matters)."""
-    if not mids:
-        return []
-    rows = []
-    for b in mids:
-        r = t[key(b)]
-        rows.append(f"{b:.2f} MB: ascending {pct(r['myqasr-minmax'])}, descending {pct(r['abl-descending'])}, "
-                    f"random {pct(r['abl-random'])}, mean metric {pct(r['abl-mean'])}, max metric "
-                    f"{pct(r['abl-max'])}")
-    w = wins(res, "myqasr-minmax", "abl-descending", mids)
-    asc = sum(t[key(b)]["myqasr-minmax"] for b in mids)
-    desc = sum(t[key(b)]["abl-descending"] for b in mids)
-    verdict = "ascending" if asc < desc else "descending" if desc < asc else "neither"
-    return ["", f"**Allocation order (min-max scales, intermediate budgets, where order matters).** Lower mean "
-            f"pooled WER: {verdict} ({pct(asc / len(mids))} ascending vs {pct(desc / len(mids))} descending); "
-            f"per user x budget: ascending better {w[0]}, tie {w[1]}, worse {w[2]}.", ""] + [f"- {x}" for x in rows]
-
-
-def answers(res: dict) -> list[str]:
-    t = summarize(res)["all"]
-    budgets, mids = res["budgets_mb"], res["budgets_mb"][1:-1]
-    words = t["words"]
-    test_clips = len(range(*res["test_range"]))
-    out = [f"Test set: {t['clips']} clips, {words} reference words in all, so one word error moves the pooled WER by "
-           f"{100 / words:.2f} points; per user ({test_clips} clips) one error is several points. Read small "
-           "differences "
-           "as ties."]
-    out += answer_uniform(t, budgets) + answer_same_user(res, t, budgets) + answer_order(res, t, mids)
-    w1, w2 = wins(res, "myqasr-cosine", "myqasr-minmax"), wins(res, "myqasr-hessian", "myqasr-minmax")
-    out += ["", f"**Calibration strategies** (same allocation): cosine vs min-max per user x budget better / tie / "
-            f"worse {w1[0]} / {w1[1]} / {w1[2]}; hessian vs min-max {w2[0]} / {w2[1]} / {w2[2]}."]
-    return out
+    env, users = res["env"], res["users"]
+    s = scored(res)
+    n_test = len(res["per_user"][users[0]]["refs"])
+    lines = ["# Personalization benchmark: allocators and calibrations on synthetic voice users", "",
+             f"- command: `{res['command']}`", f"- date: {env['date']}; git {env['git']}",
+             f"- machine: {env['cpu']}, {env['cores']} cores, torch threads {env['torch_threads']} (load average "
+             f"{env['loadavg_start'][0]:.1f} at start, {res['loadavg_end'][0]:.1f} at end)",
+             f"- versions: Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}; "
+             f"{env['espeak-ng']}; {env['flite']}",
+             f"- wall time {res['total_seconds'] / 60:.1f} min", "",
+             f"Panel: {len(users)} users, each 8 calibration clips (sentences {res['calib_range'][0]}-"
+             f"{res['calib_range'][1] - 1}) and {n_test} disjoint test clips (sentences {res['test_range'][0]}-"
+             f"{res['test_range'][1] - 1}); the model is the embedded Whisper tiny.en, every quantized model the SDK's "
+             "simulated model (greedy, <= 96 new tokens). Methods: see `benchmarks/personalization.py`.", "",
+             table(["user", "voice", "fp32 WER %", "partners (other-user)"],
+                   [[u, res["voices"][u]["desc"],
+                     f"{pooled([score(res['per_user'][u]['refs'], res['per_user'][u]['fp32'])]):.1f}",
+                     ", ".join(res["partners"][u])] for u in users]), "",
+             "Zones of the budget range (the paper's round-robin; the knapsack has none):", "",
+             table(["from MB", "to MB", "what the paper's order decides"], [list(z) for z in res["zones"]]), "",
+             f"Budgets: {', '.join(f'{b:.2f}' for b in res['budgets_mb'])} MB.", ""]
+    lines += [f"## WER % (pooled over {len(users)} users x {n_test} test clips)", "",
+              method_table(res, s, CORE, "wer"), "",
+              "## Pseudo-label WER % (against the full-precision model's own transcripts; label-free, less noisy)", "",
+              method_table(res, s, CORE, "pseudo"), "",
+              "Looping test clips (transcript > 2x the full-precision words, or one n-gram 4x in a row):", "",
+              loops_table(res, s, CORE), ""]
+    lines += [f"![WER vs size]({figs[0]})", ""]
+    lines += target_lines(res, s)
+    lines += difference_lines(res)
+    lines += [f"![formats]({figs[1]})", ""]
+    lines += subset_lines(res)
+    st = res.get("stats_seconds") or {}
+    if st:
+        lines += [f"Statistics + cost pass per user (8 clips, in this run): median "
+                  f"{float(np.median(list(st.values()))):.1f} s.", ""]
+    return "\n".join(lines) + "\n"

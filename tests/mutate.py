@@ -48,7 +48,7 @@ ALLOCATE = "sdk/myqasr/allocate.py"
 LOWER = "export/myqasr_export/lower.py"
 VERIFY = "export/myqasr_export/verify.py"
 STATS = "sdk/myqasr/stats.py"
-RUNGS = "    rungs = {l.name: layer_ladder(l, ladder) for l in layers}\n"
+RUNGS = "    rungs = {l.name: layer_ladder(l, ladder) for l in layers}\n    level = "
 
 FAULTS = [
     Fault("smallest-model", "the allocator returns the smallest model", ALLOCATE, RUNGS,
@@ -57,6 +57,15 @@ FAULTS = [
     Fault("budget-85pct", "the allocator plans for 85 % of the budget it is given", ALLOCATE, RUNGS,
           "    budget_bytes = max(smallest, int(0.85 * budget_bytes))\n" + RUNGS,
           ["tests/test_allocate.py"]),
+    Fault("knapsack-no-fill", "the knapsack takes the least cost anywhere under the budget (dead zones return)",
+          ALLOCATE, "    if lo <= n_bins and np.isfinite(window).any():\n", "    if False:\n",
+          ["tests/test_knapsack.py::test_knapsack_is_exact_on_small_problems",
+           "tests/test_knapsack.py::test_plan_fills_fifty_budgets_from_all_int4_to_all_int8"]),
+    Fault("knapsack-ignores-costs", "the knapsack ignores the user's costs", ALLOCATE,
+          "        cost = rung_costs(layer, rungs[layer.name], costs)\n",
+          "        cost = [0.0] * len(rungs[layer.name])\n",
+          ["tests/test_knapsack.py::test_knapsack_is_exact_on_small_problems",
+           "tests/test_knapsack.py::test_knapsack_trades_one_expensive_table_for_many_cheap_linears_only_when_cheaper"]),
     Fault("verify-always-passes", "verification always passes", VERIFY,
           "    def ok(self) -> bool:\n        return not self.failed_checks()\n",
           "    def ok(self) -> bool:\n        return True\n",

@@ -1,7 +1,7 @@
 """Allocation: fit, uniformity and maximality over budget sweeps, order direction, budgets, the size model."""
 import pytest
 
-from myqasr.allocate import allocate, size_range, uniform, visit_order
+from myqasr.allocate import allocate_round_robin, size_range, uniform, visit_order
 from myqasr.errors import MyqasrError
 from myqasr.formats import get_ladder
 from myqasr.layers import Layer
@@ -42,7 +42,7 @@ def test_fits_budget_keeps_uniformity_and_is_maximal(order):
     smallest, largest = size_range(LAYERS, XNN, REST, PROFILE)
     prev = None
     for budget in sweep(smallest, largest):
-        fm = allocate(LAYERS, SENS, budget, XNN, REST, PROFILE, order=order, seed=3)
+        fm = allocate_round_robin(LAYERS, SENS, budget, XNN, REST, PROFILE, order=order, seed=3)
         size = check_allocation(LAYERS, XNN, fm, budget, REST, PROFILE)
         assert prev is None or size >= prev
         prev = size
@@ -58,7 +58,7 @@ def test_plans_fill_the_budget_between_uniform_sizes():
                        for l in LAYERS)
     for k in range(1, 20):
         budget = int4 + (int8 - int4) * k // 20
-        fm = allocate(LAYERS, SENS, budget, XNN, REST, PROFILE)
+        fm = allocate_round_robin(LAYERS, SENS, budget, XNN, REST, PROFILE)
         size = model_bytes(LAYERS, fm, REST, PROFILE)
         assert budget - biggest_step < size <= budget, (budget, size)
         assert {f.bits for f in fm.values()} >= {8, 4}           # a mixed model, not a uniform one
@@ -71,7 +71,7 @@ def test_checker_rejects_the_smallest_model_and_a_shrunk_budget():
     lowest = uniform(LAYERS, XNN, 2)
     with pytest.raises(AssertionError, match="not maximal"):
         check_allocation(LAYERS, XNN, lowest, budget, REST, PROFILE)
-    shrunk = allocate(LAYERS, SENS, int(0.85 * budget), XNN, REST, PROFILE)
+    shrunk = allocate_round_robin(LAYERS, SENS, int(0.85 * budget), XNN, REST, PROFILE)
     with pytest.raises(AssertionError, match="not maximal"):
         check_allocation(LAYERS, XNN, shrunk, budget, REST, PROFILE)
 
@@ -88,8 +88,8 @@ def test_uniformity_predicate():
 def test_order_direction_decides_who_steps_down_first():
     _, largest = size_range(LAYERS, XNN, 0, PROFILE)
     budget = largest - 1
-    asc = allocate(LAYERS, SENS, budget, XNN, 0, PROFILE, order="ascending")
-    desc = allocate(LAYERS, SENS, budget, XNN, 0, PROFILE, order="descending")
+    asc = allocate_round_robin(LAYERS, SENS, budget, XNN, 0, PROFILE, order="ascending")
+    desc = allocate_round_robin(LAYERS, SENS, budget, XNN, 0, PROFILE, order="descending")
     assert [n for n, f in asc.items() if f.quantized] == ["l0"]
     assert [n for n, f in desc.items() if f.quantized] == ["odd"]
     assert visit_order(LAYERS, SENS, "descending")[0].name == "odd"
@@ -102,17 +102,17 @@ def test_order_direction_decides_who_steps_down_first():
 def test_budget_above_fp32_keeps_everything_fp32():
     _, largest = size_range(LAYERS, XNN, 0, PROFILE)
     for budget in (largest, largest * 3):
-        fm = allocate(LAYERS, SENS, budget, XNN, 0, PROFILE)
+        fm = allocate_round_robin(LAYERS, SENS, budget, XNN, 0, PROFILE)
         assert all(not f.quantized for f in fm.values())
 
 
 def test_impossible_budget_names_smallest_size_and_that_floor_is_accepted():
     smallest, _ = size_range(LAYERS, XNN, 0, PROFILE)
     with pytest.raises(MyqasrError, match=f"smallest reachable size {floor_mb(smallest):.3f} MB"):
-        allocate(LAYERS, SENS, smallest - 1, XNN, 0, PROFILE)
+        allocate_round_robin(LAYERS, SENS, smallest - 1, XNN, 0, PROFILE)
     typed_back = round(floor_mb(smallest) * 1e6)          # the printed floor, typed back by a user
     assert typed_back >= smallest
-    fm = allocate(LAYERS, SENS, typed_back, XNN, 0, PROFILE)
+    fm = allocate_round_robin(LAYERS, SENS, typed_back, XNN, 0, PROFILE)
     assert fm == uniform(LAYERS, XNN, 2)
 
 
@@ -122,7 +122,7 @@ def test_research_ladder_sweep_fits_and_is_maximal():
     smallest, largest = size_range(LAYERS, lad, 0, prof)
     for k in range(0, 41):
         budget = smallest + (largest - smallest) * k // 40
-        fm = allocate(LAYERS, SENS, budget, lad, 0, prof)
+        fm = allocate_round_robin(LAYERS, SENS, budget, lad, 0, prof)
         check_allocation(LAYERS, lad, fm, budget, 0, prof)
         widths = sorted({f.bits for f in fm.values()})
         assert len(widths) <= 2 and (len(widths) == 1 or widths[1] == 32 or widths[1] - widths[0] == 1), widths
@@ -144,8 +144,8 @@ def test_refill_uses_the_slack_of_a_big_last_step():
     int8 = {l.name: XNN["linear"][1] for l in layers}
     small_saving = layer_bytes(layers[0], XNN["linear"][1], PROFILE) - layer_bytes(layers[0], XNN["linear"][2], PROFILE)
     budget = model_bytes(layers, int8, 0, PROFILE) - 6 * small_saving - 500   # the big layer (visited last) must step
-    plain = allocate(layers, sens, budget, XNN, 0, PROFILE, refill=False)
-    filled = allocate(layers, sens, budget, XNN, 0, PROFILE)
+    plain = allocate_round_robin(layers, sens, budget, XNN, 0, PROFILE, refill=False)
+    filled = allocate_round_robin(layers, sens, budget, XNN, 0, PROFILE)
     size_plain, size_filled = (model_bytes(layers, f, 0, PROFILE) for f in (plain, filled))
     assert size_plain < size_filled <= budget
     assert all(f.bits == 8 for n, f in filled.items() if n != "big") and filled["big"].bits == 4

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from myqasr.config import Calibration, Ladder, Metric, Order, PlanConfig
+from myqasr.config import Allocator, Calibration, Ladder, Metric, Order, PlanConfig
 from myqasr.errors import MyqasrError
 from myqasr.formats import Format, get_ladder, runs_on, xnnpack_ladder
 
@@ -104,10 +104,11 @@ def test_plan_config_checks_every_field(kwargs, needle):
 
 
 def test_plan_config_parses_strings_into_choices_and_back():
-    c = PlanConfig(metric="p99", order="descending", ladder="research", bits="8,4", calibration="cosine")
-    assert (c.metric, c.order, c.ladder, c.calibration, c.bits) == \
-        (Metric.p99, Order.descending, Ladder.research, Calibration.cosine, (8, 4))
-    assert json.loads(json.dumps(c.to_dict())) == {"metric": "p99", "order": "descending", "ladder": "research",
+    c = PlanConfig(allocator="myqasr", metric="p99", order="descending", ladder="research", bits="8,4",
+                   calibration="cosine")
+    assert (c.allocator, c.metric, c.order, c.ladder, c.calibration, c.bits) == \
+        (Allocator.myqasr, Metric.p99, Order.descending, Ladder.research, Calibration.cosine, (8, 4))
+    assert json.loads(json.dumps(c.to_dict())) == {"allocator": "myqasr", "metric": "p99", "order": "descending", "ladder": "research",
                                                    "bits": [8, 4], "group_size": 32, "calibration": "cosine",
                                                    "seed": 0}
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from myqasr.adapters import adapter_for, rest_params
-from myqasr.allocate import allocate, size_range, uniform
+from myqasr.allocate import allocate_round_robin, size_range, smallest_step, uniform
 from myqasr.errors import MyqasrError
 from myqasr.evaluate import wer
 from myqasr.formats import get_ladder
@@ -62,11 +62,12 @@ def test_allocation_on_tiny_en_fits_and_is_maximal_over_a_budget_sweep(user_stat
     for order in ("ascending", "descending"):
         for k in range(0, 31):
             budget = smallest + (largest - smallest) * k // 30
-            check_allocation(layers, XNN, allocate(layers, sens, budget, XNN, rest, prof, order), budget, rest, prof)
+            check_allocation(layers, XNN, allocate_round_robin(layers, sens, budget, XNN, rest, prof, order), budget, rest, prof)
 
 
 def test_one_statistics_pass_serves_every_budget(embedded, user_stats, parts, monkeypatch):
-    """plan() never runs a forward pass; smaller budgets give strictly smaller maximal plans."""
+    """plan() never runs a forward pass; smaller budgets give strictly smaller maximal plans (the paper's walk;
+    the default allocator's sweep is in test_knapsack)."""
     import myqasr.plan as plan_module
 
     def no_pass(*a, **k):
@@ -78,7 +79,7 @@ def test_one_statistics_pass_serves_every_budget(embedded, user_stats, parts, mo
     prev = None
     for frac in (1.0, 0.6, 0.4, 0.25, 0.1, 0.0):
         budget_mb = (smallest + frac * (largest - smallest)) / MB
-        scheme = plan(embedded, user_stats, budget_mb)
+        scheme = plan(embedded, user_stats, budget_mb, PlanConfig(allocator="myqasr"))
         budget = round(budget_mb * MB)
         assert scheme.budget_bytes == budget and scheme.clips == user_stats.clips
         check_allocation(layers, XNN, scheme.formats(), budget, rest, prof)
@@ -104,7 +105,7 @@ def test_statistics_of_other_weights_are_refused(embedded, user_stats):
 def test_all_int8_budget_keeps_wer_within_one_point(embedded, user_stats, user_clips, parts, fp_texts):
     layers, rest = parts
     int8 = model_bytes(layers, uniform(layers, XNN, 1), rest, PROFILES["xnnpack"])
-    scheme = plan(embedded, user_stats, int8 / MB)
+    scheme = plan(embedded, user_stats, int8 / MB, PlanConfig(allocator="myqasr"))
     assert {p.format.bits for p in scheme.layers} == {8}
     adapter = adapter_for("whisper", embedded.processor)
     refs = [c.text for c in user_clips]
@@ -130,7 +131,7 @@ def test_research_ladder_plans_neighbouring_widths_that_transcribe(embedded, use
     """The paper's ladder, 8/6/4/3 bits, at 40 MB of the paper's accounting: a maximal plan on the two rungs whose
     uniform sizes enclose the budget, whose simulated model still transcribes the user's sentences."""
     layers, rest = parts
-    config = PlanConfig(ladder="research", bits=(8, 6, 4, 3))
+    config = PlanConfig(allocator="myqasr", ladder="research", bits=(8, 6, 4, 3))
     scheme = plan(embedded, user_stats, 40.0, config)
     lad = get_ladder("research", bits=(8, 6, 4, 3))
     check_allocation(layers, lad, scheme.formats(), 40_000_000, rest, PROFILES["research"])
@@ -171,7 +172,11 @@ def test_wav2vec2_ctc_plan_simulate_and_transcribe(tmp_path, user_clips):
     smallest, largest = size_range(layers, XNN, rest, PROFILES["xnnpack"])
     budget = (smallest + largest) // 2
     scheme = plan(loaded, stats, budget / MB)
-    check_allocation(layers, XNN, scheme.formats(), round(budget / MB * MB), rest, PROFILES["xnnpack"])
+    assert set(stats.costs) == {l.name for l in layers} and all(v > 0 for c in stats.costs.values() for v in c.values())
+    size = model_bytes(layers, scheme.formats(), rest, PROFILES["xnnpack"])
+    assert budget - smallest_step(layers, XNN, PROFILES["xnnpack"]) < size <= budget
+    paper = plan(loaded, stats, budget / MB, PlanConfig(allocator="myqasr"))
+    check_allocation(layers, XNN, paper.formats(), round(budget / MB * MB), rest, PROFILES["xnnpack"])
     assert scheme.arch == "wav2vec2" and any(p.format.quantized for p in scheme.layers)
     sim = simulate(loaded.model, scheme)
     adapter = adapter_for("wav2vec2", loaded.processor)

@@ -46,10 +46,11 @@ def test_statistics_file_roundtrip(tmp_path):
     s = StreamingStats()
     s.update(torch.arange(100.0))
     stats = Statistics("m", "abc", {"count": 1, "seconds": 1.0, "sha256": "x"}, {"l": s.summary()},
-                       {"l": s.hist.numpy()})
+                       {"l": s.hist.numpy()}, {"l": {"int8_pc_da8": 1e-6, "int4_g32_da8": 3e-4}})
     save_statistics(stats, tmp_path / "s.safetensors")
     back = load_statistics(tmp_path / "s.safetensors")
     assert back.layers == stats.layers and back.clips == stats.clips and back.weights_sha256 == "abc"
+    assert back.costs == stats.costs
     assert np.array_equal(back.histograms["l"], stats.histograms["l"])
     assert back.metric("median") == {"l": s.summary()["median"]}
 
@@ -88,8 +89,11 @@ def _write_safetensors(path, metadata):
     ("other.safetensors", lambda p: _write_safetensors(p, {"format": "pt"}), "not a myqasr statistics file"),
     ("nometa.safetensors", lambda p: _write_safetensors(p, None), "not a myqasr statistics file"),
     ("v1.safetensors", "version1", "recompute them with `myqasr stats`"),
-    ("nolayers.safetensors", lambda p: _write_safetensors(p, {"format": "myqasr-stats", "version": "2"}),
+    ("nolayers.safetensors", lambda p: _write_safetensors(p, {"format": "myqasr-stats", "version": "3"}),
      "not a readable"),
+    ("v2.safetensors", lambda p: _write_safetensors(p, {"format": "myqasr-stats", "version": "2"}),
+     "recompute them with `myqasr stats`"),
+    ("badcost.safetensors", "badcost", "costs of layer l"),
 ])
 def test_bad_statistics_files_are_one_line_errors(tmp_path, name, make, words):
     from myqasr.errors import MyqasrError
@@ -104,6 +108,10 @@ def test_bad_statistics_files_are_one_line_errors(tmp_path, name, make, words):
         with safe_open(str(path), "np") as f:
             meta = f.metadata()
         save_file(load_file(str(path)), str(path), metadata={**meta, "version": "1"})
+    elif make == "badcost":
+        stats = _stats_of(_clips(0))
+        stats.costs = {"l": {"int4_g32_da8": -1.0}}
+        save_statistics(stats, path)
     elif make is not None:
         make(path)
     with pytest.raises(MyqasrError) as e:

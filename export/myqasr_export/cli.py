@@ -63,7 +63,7 @@ def cmd_personalize(a) -> int:
     eval_src = a.eval_clips or (None if a.clips else sample_clips("test"))
     eval_clips = load_clips(eval_src, with_text=True) if eval_src else None
     loaded = load_model(a.model)
-    stats = statistics_for(loaded, clips, a.stats) if a.stats else None
+    stats = statistics_for(loaded, clips, a.stats, config=config) if a.stats else None
     result = personalize(loaded, clips, budget, a.out, config=config, stats=stats, eval_clips=eval_clips,
                          threads=a.threads, keep_failed=a.keep_failed)
     print(format_result(result))

@@ -64,15 +64,16 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     candidate = out.with_name(f".{out.name[:-4]}.unverified.pte")
     timings = {}
     t = time.perf_counter()
-    stats = stats or compute_statistics(loaded, clips, progress=progress)
+    stats = stats or compute_statistics(loaded, clips, progress=progress, config=config)
     timings["statistics_s"] = time.perf_counter() - t
     budget = int(round(budget_mb * MB))
     target = budget
     scheme_path = sidecar(out, ".scheme.json")
+    cache: dict = {}                            # searches and transcripts, reused if the plan is retried
     try:                                        # an error or Ctrl-C leaves no hidden candidate behind
         for tries in range(1, max_tries + 1):
             t = time.perf_counter()
-            scheme = plan(loaded, stats, target / MB, config, clips=clips, progress=progress)
+            scheme = plan(loaded, stats, target / MB, config, clips=clips, progress=progress, cache=cache)
             scheme.budget_bytes = budget
             timings["plan_s"] = time.perf_counter() - t
             save_scheme(scheme, scheme_path)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .constants import SAMPLE_RATE, WHISPER_MAX_NEW_TOKENS, WHISPER_N_FRAMES, WHISPER_ENCODER_FRAMES, WHISPER_HOP
@@ -102,6 +103,14 @@ class WhisperAdapter:
         """One teacher-forced forward pass on the model's own transcript (ids from `generate_ids`)."""
         model(input_features=self.features([audio]), decoder_input_ids=decoder_ids.reshape(1, -1))
 
+    def own_loss(self, model, audio: np.ndarray, decoder_ids: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(-log p(own transcript) summed over its tokens, number of tokens), with a graph from the input features:
+        the label-free loss whose gradients weight the cost pass. The forced <|notimestamps|> is not a prediction."""
+        ids = decoder_ids.reshape(-1)
+        feats = self.features([audio]).requires_grad_(True)
+        logits = model(input_features=feats, decoder_input_ids=ids[:-1].reshape(1, -1)).logits[0]
+        return F.cross_entropy(logits[1:].float(), ids[2:], reduction="sum"), max(len(ids) - 2, 0)
+
     def trim(self, name: str, t: torch.Tensor, ctx: dict, is_input: bool) -> torch.Tensor:
         """Drop the zero-padded part of the 30 s window (the clip only fills `ctx` frames of it)."""
         if name.endswith("encoder.conv1"):
@@ -141,6 +150,11 @@ class Wav2Vec2Adapter:
     @torch.inference_mode()
     def stats_forward(self, model, audio: np.ndarray, decoder_ids=None) -> None:
         model(self.inputs(audio))
+
+    def own_loss(self, model, audio: np.ndarray, decoder_ids=None) -> tuple[torch.Tensor, int]:
+        """(-log p(own frame-wise argmax) summed over frames, number of frames): the label-free CTC loss."""
+        logits = model(self.inputs(audio).requires_grad_(True)).logits[0].float()
+        return F.cross_entropy(logits, logits.argmax(-1).detach(), reduction="sum"), logits.shape[0]
 
     def trim(self, name, t, ctx, is_input):
         return t

@@ -1,5 +1,12 @@
-"""Allocation: myQASR's uniformity-constrained walk down each layer's ladder until the model fits.
+"""Allocation: one format per layer such that the model fits the budget. Two allocators:
 
+`allocate_min_cost` (the default, "knapsack"): the formats that minimize the summed cost of the user's own clips
+(`myqasr.cost`: one comparable, label-free number per layer and format) subject to bytes <= budget, solved exactly
+as a multiple-choice knapsack by dynamic programming over bytes. Every budget between the smallest and the largest
+reachable size is filled to within the smallest step any layer can take (no dead zones), because the search is
+restricted to models in that window whenever one exists.
+
+`allocate_round_robin` ("myqasr"): the paper's uniformity-constrained walk, kept for fidelity and ablation.
 Every layer starts at the top of its ladder (fp32). In rounds, layers are visited in sensitivity order and each
 steps one rung down; the walk stops the moment the predicted size fits the budget. After any round all layers sit
 on two neighbouring rungs at most (the "uniformity constraint").
@@ -15,7 +22,10 @@ round step back up, last-stepped first, while the model still fits. Levels stay 
 """
 from __future__ import annotations
 
+import math
 import random
+
+import numpy as np
 
 from .config import Order
 from .errors import MyqasrError
@@ -61,7 +71,7 @@ def visit_order(layers: list[Layer], sensitivity: dict[str, float], order: Order
     return shuffled
 
 
-def allocate(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: int, ladder: dict[str, list[Format]],
+def allocate_round_robin(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: int, ladder: dict[str, list[Format]],
              rest_params: int, profile: BackendProfile, order: Order = Order.ascending, seed: int = 0,
              refill: bool = True) -> dict[str, Format]:
     """Per-layer formats whose predicted size is <= budget_bytes (myQASR Algorithm 1 on a real ladder)."""
@@ -97,4 +107,85 @@ def allocate(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: i
                  layer_bytes(layer, formats[layer.name], profile)
             if size + up <= budget_bytes:
                 size += step(layer, -1)
+    return formats
+
+
+DP_BINS = 400_000          # resolution of the knapsack over bytes: at most this many bins (1-byte bins for small models)
+
+
+def smallest_step(layers: list[Layer], ladder: dict[str, list[Format]], profile: BackendProfile) -> int:
+    """The smallest number of bytes any layer gains or saves by moving one rung on its ladder."""
+    steps = []
+    for layer in layers:
+        sizes = [layer_bytes(layer, f, profile) for f in layer_ladder(layer, ladder)]
+        steps += [a - b for a, b in zip(sizes, sizes[1:]) if a != b]
+    return min(steps) if steps else 0
+
+
+def rung_costs(layer: Layer, rungs: list[Format], costs: dict[str, dict[str, float]]) -> list[float]:
+    """Cost of each rung (largest first), made non-decreasing down the ladder: a format never costs less than a
+    larger one (fp32 costs 0). One MyqasrError line if the statistics did not price a rung."""
+    priced = costs.get(layer.name, {})
+    out, worst = [], 0.0
+    for fmt in rungs:
+        if not fmt.quantized:
+            c = 0.0
+        elif fmt.name in priced:
+            c = float(priced[fmt.name])
+        else:
+            raise MyqasrError(f"statistics: no cost for format {fmt.name} of layer {layer.name}: recompute the "
+                              "statistics with this ladder and group size (`myqasr stats`), or use --allocator myqasr")
+        worst = max(worst, c)
+        out.append(worst)
+    return out
+
+
+def allocate_min_cost(layers: list[Layer], costs: dict[str, dict[str, float]], budget_bytes: int,
+                      ladder: dict[str, list[Format]], rest_params: int, profile: BackendProfile) -> dict[str, Format]:
+    """The per-layer formats of least summed cost whose predicted size is <= budget_bytes, and, where such a model
+    exists, >= budget_bytes - smallest_step (the budget is filled)."""
+    smallest, largest = size_range(layers, ladder, rest_params, profile)
+    if budget_bytes < smallest:
+        raise MyqasrError(f"budget-mb: {budget_bytes / 1e6:g} MB is below the smallest reachable size "
+                          f"{floor_mb(smallest):.3f} MB for this model and ladder")
+    rungs = {l.name: layer_ladder(l, ladder) for l in layers}
+    if budget_bytes >= largest:
+        return {l.name: rungs[l.name][0] for l in layers}
+    capacity = budget_bytes - smallest
+    bin_bytes = max(1, math.ceil(capacity / DP_BINS))
+    n_bins = capacity // bin_bytes
+    # best[c]: least cost of the layers so far with exactly c bins above their smallest rungs (weights rounded up,
+    # so a solution's true bytes never exceed its bins)
+    best = np.full(n_bins + 1, np.inf)
+    best[0] = 0.0
+    choice = np.zeros((len(layers), n_bins + 1), dtype=np.uint8)
+    for i, layer in enumerate(layers):
+        sizes = [layer_bytes(layer, f, profile) for f in rungs[layer.name]]
+        cost = rung_costs(layer, rungs[layer.name], costs)
+        nxt = np.full_like(best, np.inf)
+        for r, (size, c) in enumerate(zip(sizes, cost)):
+            w = math.ceil((size - sizes[-1]) / bin_bytes)
+            if w > n_bins:
+                continue
+            cand = np.full_like(best, np.inf)
+            cand[w:] = best[:n_bins + 1 - w] + c
+            better = cand < nxt
+            nxt[better] = cand[better]
+            choice[i, better] = r
+        best = nxt
+    step = smallest_step(layers, ladder, profile)
+    # the fill window, shrunk by the rounding the bins allow (n layers x 1 bin)
+    lo = math.ceil((capacity - step + len(layers) * bin_bytes) / bin_bytes)
+    window = best[max(lo, 0):]
+    if lo <= n_bins and np.isfinite(window).any():
+        c = max(lo, 0) + int(np.argmin(window))
+    else:
+        c = int(np.argmin(best))
+    formats = {}
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        r = int(choice[i, c])
+        formats[layer.name] = rungs[layer.name][r]
+        sizes = [layer_bytes(layer, f, profile) for f in rungs[layer.name]]
+        c -= math.ceil((sizes[r] - sizes[-1]) / bin_bytes)
     return formats

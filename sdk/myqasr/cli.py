@@ -125,9 +125,10 @@ def cmd_plan(a) -> int:
     clips = load_clips(a.clips or sample_clips("calib"))
     loaded = load_model(a.model)
     check_budgets(loaded, budgets, config)
-    stats = statistics_for(loaded, clips, a.stats)
+    stats = statistics_for(loaded, clips, a.stats, config=config)
+    cache: dict = {}                     # full-precision transcripts and searches, shared by the budgets
     for budget, path in zip(budgets, paths):
-        scheme = plan(loaded, stats, budget, config, clips=clips)
+        scheme = plan(loaded, stats, budget, config, clips=clips, cache=cache)
         save_scheme(scheme, path)
         print(scheme_summary(scheme))
         print(f"wrote {path}")
@@ -146,11 +147,11 @@ def cmd_stats(a) -> int:
     from .stats import save_statistics
 
     set_threads(a.threads)
-    config_from_args(a)                  # the planning flags are accepted (and checked) for symmetry with plan
+    config = config_from_args(a)         # the cost pass prices the formats of the chosen ladder
     out = check_output_path(a.out)
     loaded = load_model(a.model)
     clips = load_clips(a.clips or sample_clips("calib"))
-    stats = statistics_for(loaded, clips, a.stats)
+    stats = statistics_for(loaded, clips, a.stats, config=config)
     save_statistics(stats, out)
     print(f"wrote {out}")
     return 0

@@ -44,6 +44,12 @@ class Metric(Choice):
     p999 = "p999"
 
 
+class Allocator(Choice):
+    """How formats are chosen under the budget (stage 2)."""
+    knapsack = "knapsack"        # least summed cost of the user's own clips (myqasr.cost), fills every budget
+    myqasr = "myqasr"            # the paper's uniformity-constrained walk in `metric` / `order` order
+
+
 class Order(Choice):
     """Which layers step down their ladder first (stage 2)."""
     ascending = "ascending"      # least sensitive first (the paper's printed Algorithm 1)
@@ -62,6 +68,7 @@ class Calibration(Choice):
     minmax = "minmax"
     cosine = "cosine"
     hessian = "hessian"
+    auto = "auto"                # each of the above, scored against the full-precision transcripts (myqasr.guard)
 
 
 RESEARCH_BITS = (8, 7, 6, 5, 4, 3, 2)
@@ -101,8 +108,9 @@ def positive_finite(value, what: str) -> float:
 @dataclass(frozen=True)
 class PlanConfig:
     """Every planning choice, with its default. Each field is also a `myqasr plan` flag of the same name."""
-    metric: Metric = Metric.median                 # sensitivity statistic of |layer output|
-    order: Order = Order.ascending                 # which layers step down first
+    allocator: Allocator = Allocator.knapsack      # least-cost knapsack, or the paper's round-robin walk
+    metric: Metric = Metric.median                 # allocator=myqasr: sensitivity statistic of |layer output|
+    order: Order = Order.ascending                 # allocator=myqasr: which layers step down first
     ladder: Ladder = Ladder.xnnpack                # formats the phone runs, or the paper's simulated widths
     bits: tuple[int, ...] | None = None            # research ladder widths, e.g. 8,6,4 (default 8..2)
     group_size: int = 32                           # int4 group size
@@ -111,6 +119,7 @@ class PlanConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)       # noqa: E731 (frozen dataclass)
+        set_("allocator", Allocator.parse(self.allocator, "allocator"))
         set_("metric", Metric.parse(self.metric, "metric"))
         set_("order", Order.parse(self.order, "order"))
         set_("ladder", Ladder.parse(self.ladder, "ladder"))
@@ -142,7 +151,7 @@ class PlanConfig:
         return helps
 
 
-FIELD_CHOICES = {"metric": Metric.values(), "order": Order.values(), "ladder": Ladder.values(),
+FIELD_CHOICES = {"allocator": Allocator.values(), "metric": Metric.values(), "order": Order.values(), "ladder": Ladder.values(),
                  "calibration": Calibration.values()}
 FIELD_FORMS = {"bits": "comma-separated widths for --ladder research", "bits_default": "8,7,6,5,4,3,2",
                "group_size": "int4 group size", "seed": "seed of --order random"}

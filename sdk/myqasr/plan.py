@@ -2,16 +2,17 @@
 
     loaded = load_model()                                   # embedded Whisper tiny.en by default
     clips  = load_clips("my_recordings/")
-    stats  = compute_statistics(loaded, clips)              # one forward-only pass
+    stats  = compute_statistics(loaded, clips)              # statistics pass + cost pass
     scheme = plan(loaded, stats, budget_mb=40)              # any number of budgets from the same stats
     save_scheme(scheme, "scheme.json")
 """
 from __future__ import annotations
 
 from .adapters import adapter_for, rest_params
-from .allocate import allocate, size_range, uniform
+from .allocate import allocate_min_cost, allocate_round_robin, size_range, uniform
+from . import guard
 from .calibrate import calibrate_minmax
-from .config import Calibration, Ladder, PlanConfig, positive_finite
+from .config import Allocator, Calibration, Ladder, PlanConfig, positive_finite
 from .constants import SAMPLE_RATE
 from .errors import MyqasrError
 from .formats import get_ladder
@@ -31,14 +32,25 @@ def clips_info(clips) -> dict:
             "sha256": clips_hash(clips)}
 
 
-def compute_statistics(loaded, clips, progress: bool = True) -> Statistics:
-    """One forward-only pass of the full-precision model over the user's clips."""
+def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig = PlanConfig()) -> Statistics:
+    """The full-precision model over the user's clips: its own greedy transcripts, one forward-only statistics pass
+    (the paper's stage 1) and one forward + backward cost pass pricing every format of `config`'s ladder."""
+    from .adapters import own_transcripts
+    from .cost import collect_costs, priced_formats
+    from .stats import release_freed_memory
+
     if not clips:
         raise MyqasrError("clips: no clips given for the statistics pass")
     adapter = adapter_for(loaded.arch, loaded.processor)
-    layers = adapter.layers(loaded.model)
-    return collect_statistics(loaded.model, adapter, [c.audio for c in clips], layers, model_id=loaded.model_id,
-                              weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress)
+    layers, ladder, _, _ = model_parts(loaded, config)
+    audios = [c.audio for c in clips]
+    ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, progress=progress,
+                          after_batch=release_freed_memory)
+    stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,
+                               weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress,
+                               decoder_ids=ids)
+    stats.costs = collect_costs(loaded.model, adapter, audios, ids, layers, priced_formats(layers, ladder), progress)
+    return stats
 
 
 def profile_for(ladder: Ladder) -> BackendProfile:
@@ -78,28 +90,62 @@ def check_budgets(loaded, budgets_mb, config: PlanConfig = PlanConfig()) -> None
 
 
 def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig = PlanConfig(), clips=None,
-         progress: bool = True) -> Scheme:
-    """A scheme for `budget_mb` (10^6 bytes; None = no budget, stay at full precision) from existing statistics."""
+         progress: bool = True, cache: dict | None = None) -> Scheme:
+    """A scheme for `budget_mb` (10^6 bytes; None = no budget, stay at full precision) from existing statistics.
+
+    `clips`: the user's clips, needed by the searched and the automatic calibrations (not by min-max).
+    `cache`: a dict to pass again to later calls on the same clips (other budgets): full-precision transcripts and
+    finished searches are reused, so more budgets cost little more than one."""
     if not isinstance(config, PlanConfig):
         raise MyqasrError(f"config: expected a PlanConfig, got {type(config).__name__}")
     if stats.weights_sha256 and stats.weights_sha256 != loaded.weights_sha256:
         raise MyqasrError(f"statistics: computed on other weights than model {loaded.model_id!r}")
     budget = None if budget_mb is None else int(round(positive_finite(budget_mb, "budget-mb") * MB))
+    if config.calibration != Calibration.minmax and not clips:
+        raise MyqasrError(f"calibration: {config.calibration} needs the clips (pass clips=...)")
     layers, ladder, rest, profile = model_parts(loaded, config)
     missing = [l.name for l in layers if l.name not in stats.layers]
     if missing:
         raise MyqasrError(f"statistics: lack {len(missing)} layer(s) of model {loaded.model_id!r} "
                           f"(e.g. {missing[0]}): recompute them for this model")
-    sensitivity = stats.metric(config.metric)
     if budget is None:
         formats = {l.name: ladder[l.kind][0] for l in layers}
+    elif config.allocator == Allocator.knapsack:
+        if not stats.costs:
+            raise MyqasrError("statistics: hold no format costs (made by an older myqasr or without a cost pass); "
+                              "recompute them with `myqasr stats`, or use --allocator myqasr")
+        formats = allocate_min_cost(layers, stats.costs, budget, ladder, rest, profile)
     else:
-        formats = allocate(layers, sensitivity, budget, ladder, rest, profile, config.order, config.seed)
-    weight_scales, act_scales = _calibrate(loaded, layers, formats, stats, config, clips, progress)
+        formats = allocate_round_robin(layers, stats.metric(config.metric), budget, ladder, rest, profile,
+                                       config.order, config.seed)
+    cache = {} if cache is None else cache
+    methods = guard.CANDIDATES if config.calibration == Calibration.auto else (config.calibration,)
+    if any(m != Calibration.minmax for m in methods) and not any(f.quantized for f in formats.values()):
+        methods = (Calibration.minmax,)                    # nothing to calibrate: full precision
+    schemes = {}
+    for method in methods:
+        scales = calibrate_scales(loaded, layers, formats, stats, method, clips, progress, cache)
+        schemes[method.value] = assemble_scheme(loaded, stats, config, layers, formats, rest, profile, budget, *scales)
+        schemes[method.value].calibration = {"method": method.value}
+    if len(schemes) == 1:
+        return next(iter(schemes.values()))
+    scores = score_calibrations(loaded, schemes, clips, progress, cache)
+    chosen = guard.choose(scores)
+    scheme = schemes[chosen]
+    scheme.calibration = {"method": Calibration.auto.value, "chosen": chosen, "scores": scores}
+    return scheme
+
+
+def assemble_scheme(loaded, stats: Statistics, config: PlanConfig, layers, formats, rest, profile: BackendProfile,
+                    budget: int | None, weight_scales: dict, act_scales: dict) -> Scheme:
+    """The scheme of one allocation and calibration: formats, stored scales, per-layer evidence, predicted bytes."""
+    sensitivity = stats.metric(config.metric)
     weight_scales = {f"{l.name}.weight_scale": storable_scale(weight_scales[f"{l.name}.weight_scale"], formats[l.name])
                      for l in layers if formats[l.name].quantized}
+    evidence = ("median", "mean", "abs_max", "std", "input_abs_max")
     plans = [LayerPlan(l, formats[l.name], float(sensitivity[l.name]),
-                       {k: stats.layers[l.name][k] for k in ("median", "mean", "abs_max", "std", "input_abs_max")},
+                       {**{k: stats.layers[l.name][k] for k in evidence},
+                        **({"costs": stats.costs[l.name]} if l.name in stats.costs else {})},
                        *act_scales.get(l.name, (None, None))) for l in layers]
     allocation = {k: v for k, v in config.to_dict().items() if k != "calibration"}
     return Scheme(model_id=loaded.model_id, arch=loaded.arch, weights_sha256=loaded.weights_sha256,
@@ -109,17 +155,38 @@ def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig 
                   calibration={"method": config.calibration.value}, clips=stats.clips)
 
 
-def _calibrate(loaded, layers, formats, stats, config: PlanConfig, clips, progress):
-    if config.calibration == Calibration.minmax:
+def calibrate_scales(loaded, layers, formats, stats, method: Calibration, clips, progress: bool, cache: dict):
+    """(weight scales, activation scales) of one calibration method (see myqasr.calibrate and myqasr.search)."""
+    if method == Calibration.minmax:
         return calibrate_minmax(loaded.model, layers, formats, stats)
     from . import search
 
     if not clips:
-        raise MyqasrError(f"calibration: {config.calibration} needs the clips (pass clips=...)")
-    return search.calibrate(loaded, layers, formats, stats, clips, method=config.calibration, progress=progress)
+        raise MyqasrError(f"calibration: {method} needs the clips (pass clips=...)")
+    return search.calibrate(loaded, layers, formats, stats, clips, method=method, progress=progress, cache=cache)
 
 
-def statistics_for(loaded, clips, stats_path=None, progress: bool = True) -> Statistics:
+def score_calibrations(loaded, schemes: dict[str, Scheme], clips, progress: bool, cache: dict) -> dict[str, dict]:
+    """The guard's scores of each candidate scheme on the user's clips (myqasr.guard)."""
+    from tqdm.auto import tqdm
+
+    from .simulate import simulate
+
+    if not clips:
+        raise MyqasrError("calibration: auto needs the clips (pass clips=...)")
+    adapter = adapter_for(loaded.arch, loaded.processor)
+    audios = [getattr(c, "audio", c) for c in clips]
+    if "reference_texts" not in cache:
+        cache["reference_texts"] = adapter.transcribe(loaded.model, audios)
+    scores = {}
+    for method, scheme in tqdm(schemes.items(), desc="calibration guard", disable=not progress):
+        hyps = adapter.transcribe(simulate(loaded.model, scheme), audios)
+        scores[method] = guard.score(hyps, cache["reference_texts"])
+    return scores
+
+
+def statistics_for(loaded, clips, stats_path=None, progress: bool = True,
+                   config: PlanConfig = PlanConfig()) -> Statistics:
     """The statistics of `clips`: read from `stats_path` if that file exists, else computed (and saved there if a
     path is given). A statistics file records the clip set it came from (count, seconds, sha256 of the audio) and
     the model's weights; reusing it for other clips or weights is refused, so a stale file is never used silently."""
@@ -141,7 +208,7 @@ def statistics_for(loaded, clips, stats_path=None, progress: bool = True) -> Sta
         print(f"reusing statistics {stats_path} ({stats.clips.get('count')} clips)")
         return stats
     t = time.perf_counter()
-    stats = compute_statistics(loaded, clips, progress=progress)
+    stats = compute_statistics(loaded, clips, progress=progress, config=config)
     print(f"statistics pass: {len(clips)} clips in {time.perf_counter() - t:.1f} s")
     if stats_path:
         save_statistics(stats, stats_path)

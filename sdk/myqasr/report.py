@@ -12,6 +12,16 @@ def short_name(name: str) -> str:
     return name.replace("model.", "").replace("encoder.layers.", "enc.").replace("decoder.layers.", "dec.")
 
 
+def calibration_line(scheme: Scheme) -> str:
+    """The calibration method; for `auto`, the guard's choice and every candidate's label-free scores."""
+    cal = scheme.calibration
+    if cal.get("method") != "auto":
+        return str(cal.get("method"))
+    scores = ", ".join(f"{m} {100 * s['pseudo_wer']:.1f} %{' (' + str(s['loops']) + ' looping)' if s['loops'] else ''}"
+                       for m, s in cal.get("scores", {}).items())
+    return f"auto -> {cal.get('chosen')} (pseudo-label WER on the user's clips: {scores})"
+
+
 def scheme_summary(scheme: Scheme) -> str:
     counts = Counter(p.format.name for p in scheme.layers)
     params = Counter()
@@ -19,7 +29,7 @@ def scheme_summary(scheme: Scheme) -> str:
         params[p.format.name] += p.layer.numel
     lines = [
         f"model      {scheme.model_id} ({scheme.arch}, weights {scheme.weights_sha256[:12]})",
-        f"backend    {scheme.backend}; allocation {scheme.allocation}; calibration {scheme.calibration.get('method')}",
+        f"backend    {scheme.backend}; allocation {scheme.allocation}; calibration {calibration_line(scheme)}",
         f"clips      {scheme.clips.get('count', '?')} clips, {scheme.clips.get('seconds', '?')} s",
         f"budget     {'none' if scheme.budget_bytes is None else f'{scheme.budget_bytes / MB:.3f} MB'}; "
         f"predicted size {scheme.predicted_bytes / MB:.3f} MB",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -92,6 +92,7 @@ class Statistics:
     clips: dict                       # {"count", "seconds", "sha256"}
     layers: dict[str, dict]           # name -> summary (see StreamingStats.summary)
     histograms: dict[str, np.ndarray] | None = None
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)   # layer -> {format name: cost} (myqasr.cost)
 
     def metric(self, name: Metric) -> dict[str, float]:
         key = Metric.parse(name, "metric").value
@@ -117,7 +118,7 @@ def release_freed_memory() -> None:
 
 
 _libc = None
-STATS_VERSION = "2"     # 2: a tied output projection is a layer of its own
+STATS_VERSION = "3"     # 2: a tied output projection is a layer of its own; 3: per-layer format costs
 
 
 def save_statistics(stats: Statistics, path) -> None:
@@ -126,7 +127,7 @@ def save_statistics(stats: Statistics, path) -> None:
 
     meta = {"format": "myqasr-stats", "version": STATS_VERSION, "model_id": stats.model_id,
             "weights_sha256": stats.weights_sha256, "clips": json.dumps(stats.clips),
-            "layers": json.dumps(stats.layers)}
+            "layers": json.dumps(stats.layers), "costs": json.dumps(stats.costs)}
     hists = {k: v.astype(np.float64) for k, v in (stats.histograms or {}).items()} or {"_empty": np.zeros(0)}
     write_atomic(path, save(hists, metadata=meta))
 
@@ -146,15 +147,26 @@ def load_statistics(path) -> Statistics:
         hists = load_file(str(path))
         hists.pop("_empty", None)
         return Statistics(meta["model_id"], meta["weights_sha256"], json.loads(meta["clips"]),
-                          json.loads(meta["layers"]), hists)
+                          json.loads(meta["layers"]), hists, check_costs(json.loads(meta.get("costs", "{}"))))
     except FileNotFoundError:
         raise MyqasrError(f"{path}: statistics file not found") from None
     except Exception as e:  # safetensors raises several types for a damaged file
         raise MyqasrError(f"{path}: not a readable myqasr statistics file ({e})") from None
 
 
+def check_costs(costs) -> dict[str, dict[str, float]]:
+    """The costs of a statistics file: {layer: {format: finite number >= 0}}, or a ValueError naming the problem."""
+    if not isinstance(costs, dict):
+        raise ValueError("costs must map layers to {format: cost}")
+    for layer, per in costs.items():
+        if not isinstance(per, dict) or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                                                for v in per.values()):
+            raise ValueError(f"costs of layer {layer}: expected finite numbers >= 0 per format")
+    return costs
+
+
 def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, model_id: str = "", weights_sha256: str = "",
-                       clips: dict | None = None, progress: bool = True) -> Statistics:
+                       clips: dict | None = None, progress: bool = True, decoder_ids: list | None = None) -> Statistics:
     """The statistics pass: forward-only, hooks on every quantizable layer, padding excluded.
 
     Whisper: the full-precision model first transcribes the clips (greedy); its own tokens are then fed to the
@@ -176,8 +188,9 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
             s.update(adapter.trim(layer_name, output, ctx, False))
         return hook
 
-    decoder_ids = own_transcripts(model, adapter, audios, batch_size=4, progress=progress,
-                                  after_batch=release_freed_memory)
+    if decoder_ids is None:
+        decoder_ids = own_transcripts(model, adapter, audios, batch_size=4, progress=progress,
+                                      after_batch=release_freed_memory)
     try:
         for layer in layers:
             module = model.get_submodule(layer.name)
