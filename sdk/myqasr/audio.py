@@ -20,9 +20,9 @@ import numpy as np
 
 from .errors import MyqasrError
 
-from .constants import SAMPLE_RATE, WHISPER_WINDOW_S
+from .constants import MAX_RECORDING_S, SAMPLE_RATE
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
-MAX_SECONDS = float(WHISPER_WINDOW_S)   # Whisper's window
+MAX_SECONDS = float(MAX_RECORDING_S)   # longer recordings are refused (transcription and statistics window them)
 MIN_PEAK = 1e-4             # below this peak a clip counts as silence
 MIN_SECONDS = 0.1           # shorter than this, a clip holds no word to learn from (and CTC models need 25 ms)
 SAMPLE_USER_DIR = Path(__file__).parent / "data" / "sample_user"   # demo user: calib/ and test/, see its README
@@ -120,7 +120,7 @@ def load_audio(path: PathLike, *, max_seconds: float | None = MAX_SECONDS, min_p
         raise _fail(path, "empty file (0 bytes)")
     hint = _duration_hint(p)
     if max_seconds is not None and hint is not None and hint > max_seconds + 1.0:
-        raise _fail(path, f"too long ({hint:.1f} s > {max_seconds:g} s); split it into shorter clips")
+        raise _fail(path, f"too long ({hint:.1f} s > {max_seconds:g} s); split it into shorter recordings")
 
     audio, sr = _decode(p)
     if audio.size == 0:
@@ -132,7 +132,7 @@ def load_audio(path: PathLike, *, max_seconds: float | None = MAX_SECONDS, min_p
         raise _fail(path, "zero-length audio (no samples)")
     seconds = audio.size / SAMPLE_RATE
     if max_seconds is not None and audio.size > round(max_seconds * SAMPLE_RATE):
-        raise _fail(path, f"too long ({seconds:.1f} s > {max_seconds:g} s); split it into shorter clips")
+        raise _fail(path, f"too long ({seconds:.1f} s > {max_seconds:g} s); split it into shorter recordings")
     if seconds < MIN_SECONDS:
         raise _fail(path, f"too short ({seconds * 1000:.0f} ms < {MIN_SECONDS * 1000:.0f} ms): no speech to use")
     peak = float(np.max(np.abs(audio)))

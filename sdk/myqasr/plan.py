@@ -32,12 +32,19 @@ def clips_info(clips) -> dict:
 
 
 def compute_statistics(loaded, clips, progress: bool = True) -> Statistics:
-    """One forward-only pass of the full-precision model over the user's clips."""
+    """One forward-only pass of the full-precision model over the user's clips, recordings longer than 30 s cut at
+    pauses into segments of at most 30 s (`myqasr.longform.calibration_segments`). The statistics record the clips
+    as given (count, seconds, sha256 of the audio)."""
+    from .longform import calibration_segments
+
     if not clips:
         raise MyqasrError("clips: no clips given for the statistics pass")
     adapter = adapter_for(loaded.arch, loaded.processor)
     layers = adapter.layers(loaded.model)
-    return collect_statistics(loaded.model, adapter, [c.audio for c in clips], layers, model_id=loaded.model_id,
+    segments = calibration_segments(clips)
+    if not segments:
+        raise MyqasrError("clips: no segment with sound in them for the statistics pass")
+    return collect_statistics(loaded.model, adapter, [c.audio for c in segments], layers, model_id=loaded.model_id,
                               weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress)
 
 
@@ -116,7 +123,9 @@ def _calibrate(loaded, layers, formats, stats, config: PlanConfig, clips, progre
 
     if not clips:
         raise MyqasrError(f"calibration: {config.calibration} needs the clips (pass clips=...)")
-    return search.calibrate(loaded, layers, formats, stats, clips, method=config.calibration, progress=progress)
+    from .longform import calibration_segments
+    return search.calibrate(loaded, layers, formats, stats, calibration_segments(clips), method=config.calibration,
+                            progress=progress)
 
 
 def statistics_for(loaded, clips, stats_path=None, progress: bool = True) -> Statistics:
