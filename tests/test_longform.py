@@ -190,3 +190,23 @@ def test_statistics_of_a_long_recording_are_its_segments(embedded, long_wav, tmp
     enc = stats.layers["model.encoder.layers.0.fc1"]["count"]
     assert enc == 1536 * sum(frames(s.audio)["enc"] for s in segments), enc    # every segment, padding excluded
     assert statistics_for(embedded, clips, stats_file, progress=False).layers == stats.layers   # reused by sha256
+
+
+def test_the_pte_front_end_is_executorchs_whisper_audio_processor(embedded):
+    """The `.pte`'s preprocessor is ExecuTorch's WhisperAudioProcessor (its filterbank is tiny.en's), and it computes
+    transformers' features; a non-standard filterbank falls back to our LogMel on the extractor's own filters."""
+    from executorch.extension.audio.mel_spectrogram import WhisperAudioProcessor
+    from myqasr.audio import SAMPLE_USER_DIR, load_audio
+    from myqasr_export.whisper import LogMel, preprocessor_for
+
+    fe = embedded.processor.feature_extractor
+    pre = preprocessor_for(embedded.model, fe)
+    assert isinstance(pre, WhisperAudioProcessor)
+    audio = load_audio(sorted((SAMPLE_USER_DIR / "test").glob("*.wav"))[0])
+    pcm = torch.nn.functional.pad(torch.from_numpy(audio), (0, WHISPER_N_SAMPLES - len(audio)))
+    want = fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    with torch.no_grad():
+        assert float((pre(pcm) - want).abs().max()) < 1e-4
+        odd = SimpleNamespace(mel_filters=fe.mel_filters * 1.01)
+        fallback = preprocessor_for(embedded.model, odd)
+        assert isinstance(fallback, LogMel) and float((fallback(pcm) - want).abs().max()) > 1e-3
