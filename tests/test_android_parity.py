@@ -11,6 +11,13 @@
   wav/      small WAVs written by libsndfile in each encoding the app reads (and two it must refuse), with
             soundfile's float64 mono mix and the 16 kHz resampling.
   text.json GPT-2 bytes_to_unicode, Python's UTF-8 "replace" decoding of tricky bytes, str.strip()/split().
+  longform/ a 64 s recording (the sample user's sentences with pauses) transcribed by the real mixed int8/int4
+            tiny.en `.pte` (conftest `mixed_pte`) through the SDK's long-form runner (PteModel.transcribe): every
+            window's start and length, every decoder call's fed token, and each call's logits reduced to what the
+            decoding rules read (the best text candidates, the best timestamps and one fill value for the other
+            timestamps, chosen so that their log-sum-exp is kept; the SDK's own long-form loop replayed on the reduced
+            logits must give the same ids, windows and text, or the fixture is not written); then the kept ids and
+            the text. Gzipped JSON, with a vocabulary that keeps only the token strings the transcript uses.
 
 The JUnit tests (android_demo/app/src/test) replay these and must match: same waveform (1e-6), same ids, same text.
 The committed copy lives in android_demo/app/src/test/resources/fixtures/ so the JUnit tests run standalone;
@@ -34,7 +41,7 @@ DEMO = ROOT / "android_demo"
 COMMITTED = DEMO / "app" / "src" / "test" / "resources" / "fixtures"
 UNIT_TESTS = DEMO / "scripts" / "run_unit_tests.sh"
 JUNIT_JAR = Path("/usr/share/java/junit-platform-console-standalone.jar")
-MAX_FIXTURE_BYTES = 200_000
+MAX_FIXTURE_BYTES = 250_000       # all fixtures together (231 kB; the long-form ones are gzipped JSON)
 
 # The seeds and token choices below were picked once so that each fixture exercises its rules; the tests assert
 # those properties, so a change in torch/transformers that breaks them fails loudly instead of going vacuous.
@@ -47,6 +54,9 @@ WHISPER_SEED = 5
 WHISPER_V, WHISPER_EOS = 64, 48    # ids >= 48 are special; 48 = <|endoftext|>
 WHISPER_SOT, WHISPER_EN, WHISPER_NOTS = 49, 50, 51
 WHISPER_SPACE = 14                 # the token "Ġ" (a lone space)
+LONG_SECONDS = 64.0                # the long-form recording: > 60 s, three windows
+LONG_PAUSE_S = 0.7
+LONG_TEXT_TOP, LONG_TS_TOP = 4, 12  # text candidates and timestamps kept per decoder call
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -285,6 +295,119 @@ def build_whisper(out: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Long-form: the real .pte through the SDK's long-form runner, every decoder call recorded and reduced
+# --------------------------------------------------------------------------------------------------------------
+
+def long_recording() -> tuple[np.ndarray, str]:
+    """The sample user's calibration and test sentences in order, LONG_PAUSE_S apart, until LONG_SECONDS."""
+    from myqasr.audio import SAMPLE_USER_DIR, load_clips
+
+    clips = load_clips(SAMPLE_USER_DIR / "calib", with_text=True) + load_clips(SAMPLE_USER_DIR / "test", with_text=True)
+    pause = np.zeros(round(LONG_PAUSE_S * 16000), np.float32)
+    parts, texts, k = [], [], 0
+    while sum(map(len, parts)) < LONG_SECONDS * 16000:
+        parts += [clips[k % len(clips)].audio, pause]
+        texts.append(clips[k % len(clips)].text)
+        k += 1
+    return np.concatenate(parts)[: round(LONG_SECONDS * 16000)], " ".join(texts)
+
+
+def _f32_text(x) -> str:
+    """The shortest decimal that reads back as the same float32 (Java: Float.parseFloat)."""
+    return np.format_float_positional(np.float32(x), unique=True, trim="-") if np.isfinite(x) else "-inf"
+
+
+def reduce_logits(logits: np.ndarray, tb: int, hidden: set) -> dict:
+    """What the decoding rules read from one decoder call: the LONG_TEXT_TOP best text ids that suppression leaves
+    (plus every id that only begin-suppression hides), the LONG_TS_TOP best timestamps, and one value for all other
+    timestamps whose log-sum-exp equals theirs (it is <= their maximum, so no argmax changes)."""
+    from myqasr.longform import logsumexp
+
+    text = logits[:tb].astype(np.float64)
+    order = [int(i) for i in np.argsort(-text, kind="stable") if int(i) not in hidden["suppress"]][:LONG_TEXT_TOP]
+    text_ids = sorted(set(order) | hidden["begin"])
+    ts = logits[tb:]
+    top = [int(i) for i in np.argsort(-ts, kind="stable")[:LONG_TS_TOP]]
+    rest = np.delete(ts, top)
+    fill = logsumexp(rest) - math.log(len(rest))
+    return {"text": [[i, _f32_text(logits[i])] for i in text_ids],
+            "ts": [[tb + i, _f32_text(ts[i])] for i in sorted(top)], "fill": _f32_text(fill)}
+
+
+def expand_logits(step: dict, vocab_size: int, tb: int) -> np.ndarray:
+    """The reduced call back as a logits vector (what the Java test feeds its decoder)."""
+    out = np.full(vocab_size, -np.inf, np.float32)
+    out[tb:] = np.float32(step["fill"])
+    for i, v in step["text"] + step["ts"]:
+        out[i] = np.float32(v)
+    return out
+
+
+def build_longform(out: Path, pte: Path) -> dict:
+    import gzip
+
+    import torch
+    from myqasr_export.runner import PteModel
+
+    pcm, _ = long_recording()
+    model = PteModel(pte, threads=2)
+    vocab = model.vocab
+    tb = vocab.no_timestamps_id() + 1
+    hidden = {"suppress": set(vocab.whisper["suppress_tokens"]), "begin": set(vocab.whisper["begin_suppress_tokens"])}
+    windows: list[dict] = []
+    real_run = model.run
+
+    def recording_run(method, *inputs):
+        result = real_run(method, *inputs)
+        if method == "preprocessor":
+            windows.append({"fed": [], "positions": [], "steps": []})
+        elif method == "text_decoder":
+            w = windows[-1]
+            w["fed"].append(int(inputs[0][0, 0]))
+            w["positions"].append(int(inputs[1][0]))
+            w["steps"].append(reduce_logits(result[0][0, -1].numpy(), tb, hidden))
+        return result
+
+    model.run = recording_run
+    real = model.transcribe(pcm, "long.wav", progress=False)
+    assert real.windows >= 3, "the recording should take three windows"
+
+    class Replay(PteModel):
+        """The SDK's long-form loop fed the reduced logits instead of the runtime's."""
+
+        def __init__(self):
+            self.vocab, self.path, self.load_s, self.threads = vocab, Path("replay"), 0.0, 1
+            self.window, self.call = -1, 0
+
+        def run(self, method, *inputs):
+            if method == "preprocessor":
+                self.window, self.call = self.window + 1, 0
+                return [torch.zeros(1)]
+            if method == "encoder":
+                return [torch.zeros(1), torch.zeros(1)]
+            w = windows[self.window]
+            assert int(inputs[0][0, 0]) == w["fed"][self.call] and int(inputs[1][0]) == w["positions"][self.call]
+            logits = expand_logits(w["steps"][self.call], len(vocab.tokens), tb)
+            self.call += 1
+            return [torch.from_numpy(logits)[None, None]]
+
+    replay = Replay().transcribe(pcm, "long.wav", progress=False)
+    assert (replay.ids, replay.text, replay.spans) == (real.ids, real.text, real.spans), \
+        "the reduced logits decide differently: keep more candidates"
+    used = {i for w in windows for i in w["fed"]} | set(real.ids) | {vocab.whisper["eos_id"], tb - 1}
+    small = vocab.to_dict()
+    small["tokens"] = [t if i in used else None for i, t in enumerate(vocab.tokens)]
+    small["pte_sha256"] = None
+    expected = {"n_samples": len(pcm), "seconds": len(pcm) / 16000, "timestamp_begin": tb,
+                "windows": [{"start": s, "samples": n, **w} for (s, n), w in zip(real.spans, windows)],
+                "ids": real.ids, "text": real.text, "decoder_calls": real.n_steps}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, obj in (("model.vocab.json.gz", small), ("expected.json.gz", expected)):
+        (out / name).write_bytes(gzip.compress(json.dumps(obj).encode(), mtime=0))
+    return {k: expected[k] for k in ("n_samples", "ids", "text")}
+
+
+# --------------------------------------------------------------------------------------------------------------
 # WAV encodings and text rules
 # --------------------------------------------------------------------------------------------------------------
 
@@ -342,9 +465,10 @@ def build_text(path: Path) -> None:
                  "whitespace": [{"s": s, "strip": s.strip(), "collapse": " ".join(s.split())} for s in spaces]})
 
 
-def write_fixtures(out: Path) -> dict:
+def write_fixtures(out: Path, whisper_pte: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"ctc": build_ctc(out / "ctc"), "whisper": build_whisper(out / "whisper"), "wav": build_wavs(out / "wav")}
+    summary = {"ctc": build_ctc(out / "ctc"), "whisper": build_whisper(out / "whisper"), "wav": build_wavs(out / "wav"),
+               "longform": build_longform(out / "longform", whisper_pte)}
     build_text(out / "text.json")
     return summary
 
@@ -358,9 +482,9 @@ def _size(path: Path) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> Path:
+def fresh(tmp_path_factory, mixed_pte) -> Path:
     out = tmp_path_factory.mktemp("android_fixtures")
-    write_fixtures(out)
+    write_fixtures(out, mixed_pte.pte)
     if os.environ.get("MYQASR_WRITE_ANDROID_FIXTURES") == "1":
         shutil.rmtree(COMMITTED, ignore_errors=True)
         shutil.copytree(out, COMMITTED)
@@ -387,6 +511,17 @@ def test_committed_fixtures_are_what_the_sdk_makes_today(fresh):
             a, b = np.fromfile(new, "<f4"), np.fromfile(old, "<f4")
             assert a.shape == b.shape, rel
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(b).max())), err_msg=rel)
+        elif rel.endswith(".json.gz"):                          # long-form: same windows, calls, ids, text
+            import gzip
+            a, b = (json.loads(gzip.decompress(f.read_bytes())) for f in (new, old))
+            if "windows" in b:
+                for wa, wb in zip(a["windows"], b["windows"]):
+                    for sa, sb in zip(wa.pop("steps"), wb.pop("steps")):
+                        assert [i for i, _ in sa["text"] + sa["ts"]] == [i for i, _ in sb["text"] + sb["ts"]], rel
+                        np.testing.assert_allclose([float(v) for _, v in sa["text"] + sa["ts"]] + [float(sa["fill"])],
+                                                   [float(v) for _, v in sb["text"] + sb["ts"]] + [float(sb["fill"])],
+                                                   atol=1e-4, err_msg=rel)
+            assert a == b, rel
         elif rel.endswith(".json"):
             a, b = json.loads(new.read_text()), json.loads(old.read_text())
             if rel.endswith("vocab.json"):                      # the .pte bytes may differ between exporter runs
@@ -418,6 +553,46 @@ def test_committed_fixtures_follow_the_sdk_rules():
         exp = json.loads((COMMITTED / "whisper" / case / "expected.json").read_text())
         vocab = load_vocab(COMMITTED / "whisper" / case / "model.pte")   # the sidecar path only
         assert vocab.decode(exp["ids"]).strip() == exp["text"]
+    check_longform_fixture(COMMITTED / "longform")
+
+
+def check_longform_fixture(d: Path) -> None:
+    """The long-form fixture follows today's SDK rules: every window is what `window_segments` says after the one
+    before, the reduced logits replayed through `timestamp_rules` pick the fed tokens, and the text is the kept ids'."""
+    import gzip
+
+    from myqasr.evaluate import wer
+    from myqasr.longform import timestamp_rules, window_segments
+    from myqasr_export.vocab import Vocab
+
+    exp = json.loads(gzip.decompress((d / "expected.json.gz").read_bytes()))
+    v = json.loads(gzip.decompress((d / "model.vocab.json.gz").read_bytes()))
+    vocab = Vocab("whisper", [t or "" for t in v["tokens"]], whisper=v["whisper"])
+    w_cfg, tb = vocab.whisper, exp["timestamp_begin"]
+    assert exp["seconds"] > 60 and len(exp["windows"]) >= 3
+    seek, kept = 0, []
+    for w in exp["windows"]:
+        assert (w["start"], w["samples"]) == (seek, min(w_cfg["n_samples"], exp["n_samples"] - seek))
+        generated = []
+        for k, step in enumerate(w["steps"]):
+            scores = expand_logits(step, len(vocab.tokens), tb)
+            scores[w_cfg["suppress_tokens"]] = -np.inf
+            if k == 0:
+                scores[w_cfg["begin_suppress_tokens"]] = -np.inf
+            timestamp_rules(scores, generated, timestamp_begin=tb, eos_id=w_cfg["eos_id"], no_timestamps_id=tb - 1)
+            nxt = int(np.argmax(scores))
+            if k + 1 < len(w["fed"]):
+                assert nxt == w["fed"][k + 1], (w["start"], k)
+                generated.append(nxt)
+            elif nxt != w_cfg["eos_id"]:
+                generated.append(nxt)                     # stopped by the token limit
+        keep, advance = window_segments(generated, w["samples"], tb)
+        kept += keep
+        seek += min(advance, exp["n_samples"] - seek)
+    assert seek == exp["n_samples"] and kept == exp["ids"]
+    assert vocab.decode(kept).strip() == exp["text"]
+    _, reference = long_recording()
+    assert wer(reference, exp["text"]) < 0.1, exp["text"]   # and it is the recording's speech, all of it
 
 
 def test_java_reproduces_python(fresh, tmp_path):

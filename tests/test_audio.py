@@ -103,7 +103,8 @@ BAD = {
     "inf": (_inf, ["inf"]),
     "silence": (lambda p: write(p, np.zeros(16000, np.float32)), ["silence"]),
     "near_silence": (lambda p: write(p, tone(1.0, amp=5e-5), subtype="FLOAT"), ["silence"]),
-    "too_long": (lambda p: write(p, tone(31.0, 8000), 8000), ["too long", "30"]),
+    # 7,201 samples at 1 Hz: a 2 h 0 min 1 s recording in 14 kB, over the 2 h limit
+    "too_long": (lambda p: write(p, tone(7201.0, 1, amp=0.5, freq=0.3), 1), ["too long", "7200"]),
 }
 
 
@@ -128,6 +129,7 @@ def test_max_seconds_is_a_parameter(tmp_path):
     check_error(e, f, "too long")
     assert len(load_audio(f, max_seconds=None)) == 48000
     assert len(load_audio(write(tmp_path / "thirty.wav", tone(30.0, 8000), 8000))) == 30 * 16000   # 30 s is fine
+    assert len(load_audio(write(tmp_path / "long.wav", tone(95.0, 8000), 8000))) == 95 * 16000    # and so is 95 s
 
 
 def test_directory_given_as_file(tmp_path):

@@ -147,3 +147,17 @@ def test_statistics_file_is_reused_only_for_its_own_clips_and_weights(tmp_path, 
     renamed = [type(c)(f"renamed{i}.wav", c.audio) for i, c in enumerate(clips)]
     save_statistics(_stats_of(clips), path)
     assert statistics_for(_Loaded(), renamed, path).clips["count"] == 2      # the audio names the set, not paths
+
+
+def test_a_large_tensor_is_counted_in_chunks_exactly():
+    """update() walks a tensor larger than UPDATE_CHUNK in pieces (flat memory for long transcripts' logits); the
+    histogram, count and extremes are those of one pass over the whole tensor."""
+    from myqasr.stats import UPDATE_CHUNK
+
+    y = torch.randn(3, UPDATE_CHUNK + 12345, generator=torch.Generator().manual_seed(3)) * 5
+    whole, chunked = StreamingStats(), StreamingStats()
+    whole.update_chunk(y.reshape(-1))
+    chunked.update(y)
+    assert torch.equal(whole.hist, chunked.hist) and whole.count == chunked.count == y.numel()
+    assert (whole.max, whole.min) == (chunked.max, chunked.min)
+    assert abs(whole.sum_abs - chunked.sum_abs) < 1e-9 * whole.sum_abs

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from myqasr.errors import MyqasrError
 from myqasr.fileio import check_output_path, replace_group, write_atomic
+from myqasr.longform import calibration_segments
 from myqasr.size import MB
 
 from .verify import VERIFY_CLIPS
@@ -89,7 +90,8 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
                                   f"after {max_tries} tries; try a budget {(real - budget) / MB:.2f} MB lower")
         t = time.perf_counter()
         sim = simulate(loaded.model, scheme)
-        check = verify_pte(candidate, scheme, loaded, clips[:VERIFY_CLIPS], sim_model=sim, threads=threads)
+        check = verify_pte(candidate, scheme, loaded, calibration_segments(clips)[:VERIFY_CLIPS], sim_model=sim,
+                           threads=threads)
         timings["verify_s"] = time.perf_counter() - t
     except BaseException:
         _remove_pair(candidate)

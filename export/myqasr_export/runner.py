@@ -4,7 +4,10 @@ Whisper: preprocessor -> encoder (once per clip: the decoder's cross-attention K
 (prompt <|startoftranscript|><|notimestamps|> fed one token at a time at positions 0, 1, each call also given the
 encoder's K/V; suppress_tokens every step, begin_suppress_tokens on the first generated step; stop at
 <|endoftext|> or max_new_tokens) — the same ids as HF `generate(num_beams=1, do_sample=False)`.
-Wav2Vec2-CTC: forward -> greedy CTC. Every clip reports load / preprocess / encode / decode / total seconds and RTF.
+Longer than 30 s: Whisper's sequential long-form method (`myqasr.longform`: windows decoded with timestamps, prompt
+<|startoftranscript|> alone, each next window starting at the last complete segment's end), CTC in overlapping
+windows. Wav2Vec2-CTC: forward -> greedy CTC. Every clip reports load / preprocess / encode / decode / total seconds
+and RTF.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from myqasr.constants import SAMPLE_RATE
+from myqasr.constants import SAMPLE_RATE, WHISPER_MAX_INITIAL_TIMESTAMP
 from myqasr.errors import MyqasrError
+from myqasr.longform import ctc_keep, ctc_windows, timestamp_rules, whisper_longform
 
 from .vocab import Vocab, load_vocab
 
@@ -32,6 +36,11 @@ class RunResult:
     timings: dict = field(default_factory=dict)   # load_s (program, once), preprocess_s, encode_s, decode_s, total_s
     threads: int = 1
     n_steps: int = 0
+    spans: list = field(default_factory=list)      # (start, samples) of each decoded window of a long recording
+
+    @property
+    def windows(self) -> int:
+        return max(1, len(self.spans))
 
     @property
     def rtf(self) -> float:
@@ -41,7 +50,8 @@ class RunResult:
         t = self.timings
         return (f"{self.path}: {self.text!r} | audio {self.audio_s:.2f} s, preprocess {t.get('preprocess_s', 0):.3f} s, "
                 f"encode {t.get('encode_s', 0):.3f} s, decode {t.get('decode_s', 0):.3f} s ({self.n_steps} steps), "
-                f"total {t.get('total_s', 0):.3f} s, RTF {self.rtf:.3f}, threads {self.threads}")
+                f"total {t.get('total_s', 0):.3f} s, RTF {self.rtf:.3f}, threads {self.threads}"
+                + (f", {self.windows} windows" if self.windows > 1 else ""))
 
 
 def set_threads(n: int | None) -> int:
@@ -98,25 +108,37 @@ class PteModel:
         x[: a.numel()] = a
         return self.run("preprocessor", x)[0]
 
-    def whisper_greedy(self, cross_kv: list) -> tuple[list[int], int]:
-        """Greedy ids from the encoder's outputs (cross K/V) -> (generated ids without eos, decoder calls)."""
+    def whisper_greedy(self, cross_kv: list, timestamps: bool = False) -> tuple[list[int], int]:
+        """Greedy ids from the encoder's outputs (cross K/V) -> (generated ids without eos, decoder calls).
+
+        timestamps=True: one window of a long recording (prompt <|startoftranscript|> alone, Whisper's timestamp
+        rules at every step, as many ids as the program's self-attention cache holds)."""
         w = self.vocab.whisper
         suppress = torch.tensor(w["suppress_tokens"], dtype=torch.long)
         begin = torch.tensor(w["begin_suppress_tokens"], dtype=torch.long)
         eos, max_new = int(w["eos_id"]), int(w["max_new_tokens"])
+        prompt = list(w["decoder_start_ids"])
+        if timestamps:
+            no_ts = self.vocab.no_timestamps_id()
+            prompt = [t for t in prompt if t != no_ts]
+            max_new += len(w["decoder_start_ids"]) - len(prompt)      # the same cache positions
+            rules = dict(timestamp_begin=no_ts + 1, eos_id=eos, no_timestamps_id=no_ts,
+                         max_initial_timestamp=int(w.get("max_initial_timestamp", WHISPER_MAX_INITIAL_TIMESTAMP)))
         logits, pos = None, 0
-        for tok in w["decoder_start_ids"]:
+        for tok in prompt:
             logits = self.run("text_decoder", torch.tensor([[tok]], dtype=torch.long),
                               torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
             pos += 1
         ids: list[int] = []
-        steps = len(w["decoder_start_ids"])
+        steps = len(prompt)
         while True:
             scores = logits[0, -1].clone()
             if suppress.numel():
                 scores[suppress] = -float("inf")
             if not ids and begin.numel():
                 scores[begin] = -float("inf")
+            if timestamps:
+                timestamp_rules(scores.numpy(), ids, **rules)
             nxt = int(torch.argmax(scores))
             if nxt == eos:
                 break
@@ -129,14 +151,47 @@ class PteModel:
             steps += 1
         return ids, steps
 
-    def transcribe_whisper(self, pcm: np.ndarray, path: str = "") -> RunResult:
+    def transcribe_whisper_long(self, pcm: np.ndarray, path: str = "", progress: bool = True) -> RunResult:
+        """A recording longer than the window: Whisper's sequential long-form method (`myqasr.longform`)."""
+        t = {"preprocess_s": 0.0, "encode_s": 0.0, "decode_s": 0.0}
+        steps = 0
+
+        def decode_window(start: int, samples: int) -> list[int]:
+            nonlocal steps
+            t0 = time.perf_counter()
+            feats = self.whisper_features(pcm[start:start + samples])
+            t1 = time.perf_counter()
+            cross_kv = self.encode_whisper(feats)
+            t2 = time.perf_counter()
+            ids, n = self.whisper_greedy(cross_kv, timestamps=True)
+            t["preprocess_s"] += t1 - t0
+            t["encode_s"] += t2 - t1
+            t["decode_s"] += time.perf_counter() - t2
+            steps += n
+            return ids
+
         t0 = time.perf_counter()
-        feats = self.whisper_features(pcm)
-        t1 = time.perf_counter()
+        long = whisper_longform(len(pcm), decode_window, self.vocab.no_timestamps_id() + 1, progress=progress,
+                                desc=Path(path).name or "long-form")
+        text = self.vocab.decode(long.tokens).strip()
+        return RunResult(path, text, long.tokens, len(pcm) / SAMPLE_RATE,
+                         {"load_s": self.load_s, **t, "total_s": time.perf_counter() - t0}, self.threads, steps,
+                         [(w.start, w.samples) for w in long.windows])
+
+    def encode_whisper(self, feats: torch.Tensor) -> list:
         cross_kv = self.run("encoder", feats)
         if len(cross_kv) < 2:
             raise MyqasrError(f"{self.path}: its encoder returns hidden states, not the decoder's cross-attention K/V "
                               "(exported by an older myqasr): export it again")
+        return cross_kv
+
+    def transcribe_whisper(self, pcm: np.ndarray, path: str = "", progress: bool = True) -> RunResult:
+        if len(pcm) > self.vocab.whisper["n_samples"]:
+            return self.transcribe_whisper_long(pcm, path, progress)
+        t0 = time.perf_counter()
+        feats = self.whisper_features(pcm)
+        t1 = time.perf_counter()
+        cross_kv = self.encode_whisper(feats)
         t2 = time.perf_counter()
         ids, steps = self.whisper_greedy(cross_kv)
         t3 = time.perf_counter()
@@ -155,9 +210,22 @@ class PteModel:
         x[0, : len(a)] = torch.as_tensor(a)
         return self.run("forward", x)[0]
 
-    def transcribe_ctc(self, pcm: np.ndarray, path: str = "") -> RunResult:
+    def ctc_logits_long(self, pcm: np.ndarray, progress: bool = True) -> torch.Tensor:
+        """[T, V] logits of a recording of any length: `ctc_windows` (one window up to 24 s), kept frames joined."""
+        from tqdm.auto import tqdm
+
+        hop = int(self.vocab.ctc.get("input_multiple", 320))
+        windows = ctc_windows(len(pcm), hop)
+        kept = []
+        for i, win in enumerate(tqdm(windows, desc="CTC windows", disable=not progress or len(windows) == 1)):
+            logits = self.ctc_logits(pcm[win[0]:win[1]])[0]
+            a, b = ctc_keep(win, int(logits.shape[0]), hop, last=i == len(windows) - 1)
+            kept.append(logits[a:b])
+        return torch.cat(kept) if len(kept) > 1 else kept[0]
+
+    def transcribe_ctc(self, pcm: np.ndarray, path: str = "", progress: bool = True) -> RunResult:
         t0 = time.perf_counter()
-        logits = self.ctc_logits(pcm)
+        logits = self.ctc_logits_long(pcm, progress)[None]
         t1 = time.perf_counter()
         ids = ctc_greedy_ids(logits[0], int(self.vocab.ctc["blank_id"]))
         text = self.vocab.decode_ctc(ids)
@@ -166,10 +234,11 @@ class PteModel:
                          {"load_s": self.load_s, "preprocess_s": 0.0, "encode_s": t1 - t0, "decode_s": t2 - t1,
                           "total_s": t2 - t0}, self.threads, int(logits.shape[1]))
 
-    def transcribe(self, pcm: np.ndarray, path: str = "") -> RunResult:
+    def transcribe(self, pcm: np.ndarray, path: str = "", progress: bool = True) -> RunResult:
+        """Any length: one window, or the long-form method (progress bar on stderr for long recordings)."""
         if self.vocab.arch == "whisper":
-            return self.transcribe_whisper(pcm, path)
-        return self.transcribe_ctc(pcm, path)
+            return self.transcribe_whisper(pcm, path, progress)
+        return self.transcribe_ctc(pcm, path, progress)
 
 
 def ctc_greedy_ids(logits: torch.Tensor, blank_id: int) -> list[int]:
@@ -183,8 +252,8 @@ def ctc_greedy_ids(logits: torch.Tensor, blank_id: int) -> list[int]:
     return out
 
 
-def run_pte(path: str | os.PathLike, clips, threads: int | None = None) -> list[RunResult]:
-    """Transcribe clips (paths, or objects with `.path` and `.audio` float32 16 kHz) with a `.pte`."""
+def run_pte(path: str | os.PathLike, clips, threads: int | None = None, progress: bool = True) -> list[RunResult]:
+    """Transcribe clips of any length (paths, or objects with `.path` and `.audio` float32 16 kHz) with a `.pte`."""
     from myqasr.audio import load_audio
 
     model = PteModel(path, threads=threads)
@@ -194,5 +263,5 @@ def run_pte(path: str | os.PathLike, clips, threads: int | None = None) -> list[
             audio, name = clip.audio, str(getattr(clip, "path", ""))
         else:
             audio, name = load_audio(clip), str(clip)
-        results.append(model.transcribe(audio, name))
+        results.append(model.transcribe(audio, name, progress))
     return results

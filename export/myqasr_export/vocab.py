@@ -76,6 +76,13 @@ class Vocab:
         text = "".join(self.tokens[i] for i in ids if 0 <= i < first)
         return bytes(dec.get(c, ord("?")) for c in text).decode("utf-8", errors="replace")
 
+    def no_timestamps_id(self) -> int:
+        """<|notimestamps|>'s id; the timestamps <|0.00|> ... <|30.00|> follow it (Whisper's long-form method)."""
+        try:
+            return self.tokens.index("<|notimestamps|>")
+        except ValueError:
+            raise MyqasrError("vocabulary: no <|notimestamps|> token, so no timestamps for long recordings") from None
+
     def decode_ctc(self, ids: list[int]) -> str:
         delim = self.ctc.get("word_delimiter", "|")
         skip = set(self.ctc.get("skip_ids", []))

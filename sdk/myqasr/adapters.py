@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .constants import SAMPLE_RATE, WHISPER_MAX_NEW_TOKENS, WHISPER_N_FRAMES, WHISPER_ENCODER_FRAMES, WHISPER_HOP
+from .constants import (SAMPLE_RATE, WHISPER_ENCODER_FRAMES, WHISPER_HOP, WHISPER_MAX_NEW_TOKENS, WHISPER_N_FRAMES,
+                        WHISPER_N_SAMPLES)
 from .errors import MyqasrError
 from .layers import Layer
 
@@ -87,11 +88,37 @@ class WhisperAdapter:
                              return_dict_in_generate=True)
         return out.sequences
 
-    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 8) -> list[str]:
-        texts = []
-        for i in range(0, len(audios), batch_size):
-            seqs = self.generate_ids(model, audios[i:i + batch_size])
-            texts += [t.strip() for t in self.processor.batch_decode(seqs, skip_special_tokens=True)]
+    @torch.inference_mode()
+    def generate_longform(self, model, audio: np.ndarray, progress: bool = True) -> torch.Tensor:
+        """transformers' own long-form generation (sequential 30 s windows with timestamps, greedy) on one recording
+        longer than the window: the reference that `myqasr.longform` follows."""
+        from tqdm.auto import tqdm
+
+        fe = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False,
+                                              padding="longest", return_attention_mask=True)
+        with tqdm(total=round(len(audio) / SAMPLE_RATE, 1), unit="s", desc="long-form (transformers)",
+                  disable=not progress, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
+            def monitor(p):   # [batch, (seek, max_frames)] in log-mel frames
+                bar.update(round(float(p[0, 0]) * WHISPER_HOP / SAMPLE_RATE, 1) - bar.n)
+
+            out = model.generate(fe.input_features, attention_mask=fe.attention_mask, return_timestamps=True,
+                                 num_beams=1, do_sample=False, monitor_progress=monitor)
+            bar.update(bar.total - bar.n)
+            return out
+
+    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 8, progress: bool = False) -> list[str]:
+        """Greedy transcripts; a recording longer than the 30 s window goes through `generate_longform`."""
+        texts: list[str | None] = [None] * len(audios)
+        short = [i for i, a in enumerate(audios) if len(a) <= WHISPER_N_SAMPLES]
+        for k in range(0, len(short), batch_size):
+            idx = short[k:k + batch_size]
+            seqs = self.generate_ids(model, [audios[i] for i in idx])
+            for i, t in zip(idx, self.processor.batch_decode(seqs, skip_special_tokens=True)):
+                texts[i] = t.strip()
+        for i, a in enumerate(audios):
+            if texts[i] is None:
+                seqs = self.generate_longform(model, a, progress)
+                texts[i] = self.processor.batch_decode(seqs, skip_special_tokens=True)[0].strip()
         return texts
 
     def stats_context(self, audio: np.ndarray) -> dict:
@@ -136,12 +163,24 @@ class Wav2Vec2Adapter:
         return self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
 
     @torch.inference_mode()
-    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 1) -> list[str]:
+    def logits(self, model, audio: np.ndarray) -> torch.Tensor:
+        """[T, V] logits of a recording of any length, in `ctc_windows` (attention memory grows with T^2)."""
+        from .longform import ctc_keep, ctc_windows
+
+        hop = int(np.prod(model.config.conv_stride))
+        windows = ctc_windows(len(audio), hop)
+        kept = []
+        for i, win in enumerate(windows):
+            logits = model(self.inputs(audio[win[0]:win[1]])).logits[0]
+            a, b = ctc_keep(win, int(logits.shape[0]), hop, last=i == len(windows) - 1)
+            kept.append(logits[a:b])
+        return torch.cat(kept)
+
+    def transcribe(self, model, audios: list[np.ndarray], batch_size: int = 1, progress: bool = False) -> list[str]:
         texts = []
         for audio in audios:
-            logits = model(self.inputs(audio)).logits
-            ids = logits.argmax(-1)
-            texts.append(self.processor.batch_decode(ids)[0].strip())
+            ids = self.logits(model, audio).argmax(-1)
+            texts.append(self.processor.batch_decode(ids[None])[0].strip())
         return texts
 
     def stats_context(self, audio: np.ndarray) -> dict:

@@ -20,9 +20,9 @@ import numpy as np
 
 from .errors import MyqasrError
 
-from .constants import SAMPLE_RATE, WHISPER_WINDOW_S
+from .constants import MAX_RECORDING_S, SAMPLE_RATE
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
-MAX_SECONDS = float(WHISPER_WINDOW_S)   # Whisper's window
+MAX_SECONDS = float(MAX_RECORDING_S)   # longer recordings are refused (transcription and statistics window them)
 MIN_PEAK = 1e-4             # below this peak a clip counts as silence
 MIN_SECONDS = 0.1           # shorter than this, a clip holds no word to learn from (and CTC models need 25 ms)
 SAMPLE_USER_DIR = Path(__file__).parent / "data" / "sample_user"   # demo user: calib/ and test/, see its README
@@ -120,22 +120,22 @@ def load_audio(path: PathLike, *, max_seconds: float | None = MAX_SECONDS, min_p
         raise _fail(path, "empty file (0 bytes)")
     hint = _duration_hint(p)
     if max_seconds is not None and hint is not None and hint > max_seconds + 1.0:
-        raise _fail(path, f"too long ({hint:.1f} s > {max_seconds:g} s); split it into shorter clips")
+        raise _fail(path, f"too long ({hint:.1f} s > {max_seconds:g} s); split it into shorter recordings")
 
     audio, sr = _decode(p)
     if audio.size == 0:
         raise _fail(path, "zero-length audio (no samples)")
-    if not np.all(np.isfinite(audio)):
+    if not np.isfinite(np.sum(audio, dtype=np.float64)):    # NaN / inf propagate; no n-sized temporary
         raise _fail(path, "contains NaN or infinite samples")
     audio = _to_mono_16k(audio, sr)
     if audio.size == 0:  # a few samples at a high rate can resample to none
         raise _fail(path, "zero-length audio (no samples)")
     seconds = audio.size / SAMPLE_RATE
     if max_seconds is not None and audio.size > round(max_seconds * SAMPLE_RATE):
-        raise _fail(path, f"too long ({seconds:.1f} s > {max_seconds:g} s); split it into shorter clips")
+        raise _fail(path, f"too long ({seconds:.1f} s > {max_seconds:g} s); split it into shorter recordings")
     if seconds < MIN_SECONDS:
         raise _fail(path, f"too short ({seconds * 1000:.0f} ms < {MIN_SECONDS * 1000:.0f} ms): no speech to use")
-    peak = float(np.max(np.abs(audio)))
+    peak = max(float(np.max(audio)), -float(np.min(audio)))
     if peak < min_peak:
         raise _fail(path, f"silence only (peak {peak:.1e} < {min_peak:g})")
     return audio
@@ -233,5 +233,5 @@ def clips_hash(clips: Iterable[Clip]) -> str:
     for c in clips:
         a = np.ascontiguousarray(c.audio, dtype="<f4")
         h.update(len(a).to_bytes(8, "little"))
-        h.update(a.tobytes())
+        h.update(memoryview(a).cast("B"))        # the samples' bytes without a copy (a 10 min clip is 38 MB)
     return h.hexdigest()

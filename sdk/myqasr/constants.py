@@ -13,3 +13,15 @@ WHISPER_NO_TIMESTAMPS_ID = 50362
 WHISPER_EOT_ID = 50256
 WHISPER_EN_PROMPT = (WHISPER_SOT_ID, WHISPER_NO_TIMESTAMPS_ID)
 WHISPER_MAX_NEW_TOKENS = 128         # greedy decoding stops here if no <|endoftext|> came
+
+# Long recordings. Whisper's long-form method (openai/whisper `transcribe`, transformers `generate` on > 30 s):
+# decode one 30 s window with timestamps, then move on to the last complete segment's end timestamp.
+WHISPER_TIMESTAMP_S = 0.02           # one timestamp token step: <|0.00|>, <|0.02|>, ... <|30.00|>
+WHISPER_SAMPLES_PER_TIMESTAMP = round(WHISPER_TIMESTAMP_S * SAMPLE_RATE)   # 320 (2 log-mel frames)
+WHISPER_TIMESTAMP_BEGIN_ID = WHISPER_NO_TIMESTAMPS_ID + 1                  # <|0.00|> (English-only models)
+WHISPER_MAX_INITIAL_TIMESTAMP = 50   # the first timestamp of a window is at most <|1.00|> (generation_config)
+MAX_RECORDING_S = 2 * 3600           # longest recording myqasr loads (2 h: 460 MB of float32 samples)
+CTC_WINDOW_S = 20                    # CTC models take long recordings in windows of this length ...
+CTC_CONTEXT_S = 2                    # ... plus this much context on each side, whose frames are dropped
+CALIBRATION_SEGMENT_S = WHISPER_WINDOW_S   # the statistics pass cuts long recordings into segments of at most this
+CALIBRATION_SEARCH_S = 10            # ... at the quietest point of the last this-many seconds before the limit

@@ -74,10 +74,12 @@ class EvalResult:
     info: dict = field(default_factory=dict)
 
 
-def transcribe(loaded, model, clips, batch_size: int = 8) -> list[str]:
-    """Greedy transcripts of `clips` with `model` (the full-precision one or a simulated copy)."""
+def transcribe(loaded, model, clips, batch_size: int = 8, progress: bool = True) -> list[str]:
+    """Greedy transcripts of `clips` of any length with `model` (the full-precision one or a simulated copy); a
+    Whisper recording longer than 30 s goes through transformers' long-form generation (progress on stderr)."""
     from .adapters import adapter_for
-    return adapter_for(loaded.arch, loaded.processor).transcribe(model, [c.audio for c in clips], batch_size)
+    return adapter_for(loaded.arch, loaded.processor).transcribe(model, [c.audio for c in clips], batch_size,
+                                                                 progress=progress)
 
 
 def evaluate_models(loaded, models: dict, clips, normalizer: str = DEFAULT_NORMALIZER) -> EvalResult:

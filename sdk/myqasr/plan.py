@@ -34,16 +34,22 @@ def clips_info(clips) -> dict:
 
 def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig = PlanConfig()) -> Statistics:
     """The full-precision model over the user's clips: its own greedy transcripts, one forward-only statistics pass
-    (the paper's stage 1) and one forward + backward cost pass pricing every format of `config`'s ladder."""
+    (the paper's stage 1) and one forward + backward cost pass pricing every format of `config`'s ladder.
+    Recordings longer than 30 s are cut at pauses into segments of at most 30 s
+    (`myqasr.longform.calibration_segments`); the statistics record the clips as given (count, seconds, sha256)."""
     from .adapters import own_transcripts
     from .cost import collect_costs, priced_formats
+    from .longform import calibration_segments
     from .stats import release_freed_memory
 
     if not clips:
         raise MyqasrError("clips: no clips given for the statistics pass")
     adapter = adapter_for(loaded.arch, loaded.processor)
     layers, ladder, _, _ = model_parts(loaded, config)
-    audios = [c.audio for c in clips]
+    segments = calibration_segments(clips)
+    if not segments:
+        raise MyqasrError("clips: no segment with sound in them for the statistics pass")
+    audios = [c.audio for c in segments]
     ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, progress=progress,
                           after_batch=release_freed_memory)
     stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,
@@ -163,7 +169,9 @@ def calibrate_scales(loaded, layers, formats, stats, method: Calibration, clips,
 
     if not clips:
         raise MyqasrError(f"calibration: {method} needs the clips (pass clips=...)")
-    return search.calibrate(loaded, layers, formats, stats, clips, method=method, progress=progress, cache=cache)
+    from .longform import calibration_segments
+    return search.calibrate(loaded, layers, formats, stats, calibration_segments(clips), method=method,
+                            progress=progress, cache=cache)
 
 
 def score_calibrations(loaded, schemes: dict[str, Scheme], clips, progress: bool, cache: dict) -> dict[str, dict]:
@@ -174,8 +182,10 @@ def score_calibrations(loaded, schemes: dict[str, Scheme], clips, progress: bool
 
     if not clips:
         raise MyqasrError("calibration: auto needs the clips (pass clips=...)")
+    from .longform import calibration_segments
+
     adapter = adapter_for(loaded.arch, loaded.processor)
-    audios = [getattr(c, "audio", c) for c in clips]
+    audios = [c.audio for c in calibration_segments(clips)]
     if "reference_texts" not in cache:
         cache["reference_texts"] = adapter.transcribe(loaded.model, audios)
     scores = {}

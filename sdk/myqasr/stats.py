@@ -22,6 +22,7 @@ from .fileio import write_atomic
 
 LOG2_LO, LOG2_HI, BINS_PER_OCTAVE = -24, 16, 256
 N_BINS = (LOG2_HI - LOG2_LO) * BINS_PER_OCTAVE
+UPDATE_CHUNK = 1 << 20
 
 
 class StreamingStats:
@@ -37,7 +38,13 @@ class StreamingStats:
         self.input_abs_max = 0.0
 
     def update(self, y: torch.Tensor) -> None:
-        y = y.detach().float().reshape(-1)
+        """Add every element of `y`, UPDATE_CHUNK elements at a time: the temporaries (|y|, bin indices) stay a few
+        MB even for Whisper's logits over a 30 s segment's transcript ([1, 130, 51864])."""
+        y = y.detach().reshape(-1)
+        for start in range(0, y.numel(), UPDATE_CHUNK):
+            self.update_chunk(y[start:start + UPDATE_CHUNK].float())
+
+    def update_chunk(self, y: torch.Tensor) -> None:
         if y.numel() == 0:
             return
         a = y.abs()

@@ -33,6 +33,7 @@ import java.util.concurrent.Executors;
 import org.myqasr.demo.core.AsrException;
 import org.myqasr.demo.core.DemoSession;
 import org.myqasr.demo.core.LoadedModel;
+import org.myqasr.demo.core.LongForm;
 import org.myqasr.demo.core.ModelFiles;
 import org.myqasr.demo.core.RuntimeCheck;
 import org.myqasr.demo.core.WavReader;
@@ -339,7 +340,7 @@ public class MainActivity extends Activity {
 
     private static String clipInfo(File f) {
         try {
-            return f.getName() + ": " + WavReader.read(f, DemoSession.MAX_CLIP_SECONDS).describe();
+            return f.getName() + ": " + WavReader.read(f, LongForm.MAX_RECORDING_SECONDS).describe();
         } catch (AsrException e) {
             return e.getMessage();
         }
@@ -459,6 +460,7 @@ public class MainActivity extends Activity {
                     public void run() {
                         recorder = null;
                         recordButton.setText(R.string.record);
+                        showStatus(null);
                         if (error != null) {
                             append(error);
                             return;
@@ -476,11 +478,29 @@ public class MainActivity extends Activity {
         try {
             recorder.start();
             recordButton.setText(R.string.stop);
-            append("Recording (up to " + (int) DemoSession.MAX_CLIP_SECONDS + " s)...");
+            append("Recording (up to " + (int) (LongForm.MAX_RECORDING_SECONDS / 60) + " min)...");
+            showTimer(recorder);
         } catch (AsrException e) {
             recorder = null;
             append(e.getMessage());
         }
+    }
+
+    /** Shows the recording's length every half second while `rec` is the current recorder. */
+    private void showTimer(final WavRecorder rec) {
+        recordButton.postDelayed(new Runnable() {
+            @Override
+            public void run() {
+                if (recorder != rec) {
+                    return;
+                }
+                int s = (int) rec.seconds();
+                int max = (int) LongForm.MAX_RECORDING_SECONDS;
+                showStatus(String.format(Locale.ROOT, "Recording %d:%02d / %d:%02d", s / 60, s % 60, max / 60,
+                        max % 60));
+                recordButton.postDelayed(this, 500);
+            }
+        }, 500);
     }
 
     /** Runs a task on the worker thread; its result or its failure is appended to the output. */

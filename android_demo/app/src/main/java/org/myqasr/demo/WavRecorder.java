@@ -9,12 +9,13 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 
 import org.myqasr.demo.core.AsrException;
-import org.myqasr.demo.core.DemoSession;
+import org.myqasr.demo.core.LongForm;
 import org.myqasr.demo.core.WavWriter;
 
 /**
  * Records the microphone at 16 kHz, mono, 16-bit into a WAV file, on its own thread, for at most
- * {@link DemoSession#MAX_CLIP_SECONDS}. The header is written first and rewritten with the sizes at the end.
+ * {@link LongForm#MAX_RECORDING_SECONDS}. The samples go straight to the file in 0.2 s buffers (memory stays flat
+ * however long the recording); the header is written first and rewritten with the sizes at the end.
  */
 final class WavRecorder {
     static final int SAMPLE_RATE = 16000;
@@ -27,6 +28,7 @@ final class WavRecorder {
     private final File file;
     private final Listener listener;
     private volatile boolean stopRequested;
+    private volatile long recordedBytes;
 
     WavRecorder(File file, Listener listener) {
         this.file = file;
@@ -71,6 +73,11 @@ final class WavRecorder {
         stopRequested = true;
     }
 
+    /** Seconds written so far (for the timer on screen). */
+    double seconds() {
+        return recordedBytes / 2.0 / SAMPLE_RATE;
+    }
+
     private void record(AudioRecord rec, int bufferBytes) {
         RandomAccessFile out = null;
         String error = null;
@@ -79,7 +86,7 @@ final class WavRecorder {
             out.setLength(0);
             out.write(WavWriter.pcmHeader(SAMPLE_RATE, 1, 16, 0));
             byte[] buf = new byte[bufferBytes];
-            long maxBytes = (long) (DemoSession.MAX_CLIP_SECONDS * SAMPLE_RATE) * 2;
+            long maxBytes = (long) (LongForm.MAX_RECORDING_SECONDS * SAMPLE_RATE) * 2;
             long data = 0;
             while (!stopRequested && data < maxBytes) {
                 int n = rec.read(buf, 0, (int) Math.min(buf.length, maxBytes - data));
@@ -89,6 +96,7 @@ final class WavRecorder {
                 }
                 out.write(buf, 0, n);
                 data += n;
+                recordedBytes = data;
             }
             out.seek(0);
             out.write(WavWriter.pcmHeader(SAMPLE_RATE, 1, 16, data));

@@ -10,8 +10,11 @@ import java.util.Map;
  * runs these calls on a worker thread and shows the strings. Not thread-safe: use one worker thread.
  */
 public final class DemoSession {
-    /** Clips are cut here: Whisper sees a 30 s window, and myqasr's CTC exports accept up to 30 s. */
-    public static final double MAX_CLIP_SECONDS = 30.0;
+    /**
+     * CTC clips are cut here (myqasr's CTC exports accept up to 30 s, and the app has no CTC windowing yet);
+     * Whisper takes recordings up to {@link LongForm#MAX_RECORDING_SECONDS} through its long-form method.
+     */
+    public static final double MAX_CTC_SECONDS = 30.0;
     /** A benchmark cannot be cancelled, so keep it bounded. */
     public static final int MAX_BENCH_RUNS = 1000;
 
@@ -95,7 +98,7 @@ public final class DemoSession {
             StringBuilder b = new StringBuilder();
             b.append(clip.name).append(": \"").append(transcript.text).append("\"\n");
             b.append(String.format(Locale.ROOT, "  audio %.2f s%s | latency %.0f ms | RTF %.3f | prep %.0f ms",
-                    clip.seconds, clip.truncated ? " (cut to " + (int) MAX_CLIP_SECONDS + " s)" : "",
+                    clip.seconds, clip.truncated ? " (cut to the app's maximum)" : "",
                     transcript.totalMs(), rtf(), clip.prepMs));
             b.append("\n  ");
             boolean firstStage = true;
@@ -171,11 +174,17 @@ public final class DemoSession {
         }
     }
 
-    /** Reads a WAV (cut to MAX_CLIP_SECONDS), mixes it to mono and resamples it to the model's rate. */
+    /** The longest clip the loaded model takes (Whisper: long-form; CTC: one 30 s input). */
+    public double maxClipSeconds() {
+        return vocab != null && Vocab.ARCH_WAV2VEC2.equals(vocab.arch) ? MAX_CTC_SECONDS
+                : LongForm.MAX_RECORDING_SECONDS;
+    }
+
+    /** Reads a WAV (cut to maxClipSeconds()), mixes it to mono and resamples it to the model's rate. */
     public Clip readClip(File wav) throws AsrException {
         requireModel();
         long t0 = System.nanoTime();
-        WavReader.Audio audio = WavReader.read(wav, MAX_CLIP_SECONDS);
+        WavReader.Audio audio = WavReader.read(wav, maxClipSeconds());
         float[] pcm = Resampler.resample(audio.samples, audio.sampleRate, vocab.sampleRate);
         return new Clip(wav.getName(), pcm, vocab.sampleRate, audio.truncated(), Transcript.msSince(t0));
     }
