@@ -91,7 +91,7 @@ def scenario(tmp_path_factory, user_clips):
     s = Scenario(tmp_path_factory.mktemp("fleet"), user_clips)
     s.run1 = s.first_run()
     s.rows1, s.summary1 = results(s.out), json.loads((s.out / "summary.json").read_text())
-    s.listing1 = sorted(p.name for p in s.out.iterdir())
+    s.listing1 = sorted(p.name for p in s.out.iterdir() if p.name != ".fleet.lock")   # the one-fleet-per-folder lock
     s.alice_files = files_under(s.out / "alice")
     s.run2 = subprocess.run(s.argv(), cwd=ROOT, capture_output=True, text=True, timeout=400)
     s.rows2 = results(s.out)
@@ -179,3 +179,19 @@ def test_bad_fleet_input_is_one_line_before_any_work(tmp_path):
         err = [line for line in r.stderr.splitlines() if line.strip()]
         assert r.returncode == 2 and len(err) == 1 and err[0].startswith(expected), (cmd, r.stderr)
     assert not (tmp_path / "o" / "results.jsonl").exists()
+
+
+def test_a_user_without_inputs_is_recorded_without_starting_ray(tmp_path):
+    (tmp_path / "users" / "dan").mkdir(parents=True)
+    (tmp_path / "users" / "dan" / "notes.txt").write_text("no clips here")
+    r = subprocess.run([sys.executable, "-m", "myqasr_export", "fleet", "--users", str(tmp_path / "users"),
+                        "--budget-mb", "40", "30", "--out", str(tmp_path / "o"), "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    rows = results(tmp_path / "o")
+    assert sorted(rows) == [("dan", 30.0), ("dan", 40.0)]
+    for row in rows.values():
+        assert row["status"] == "failed" and row["reason"] == "bad input"
+        assert row["error"] == f"{tmp_path / 'users' / 'dan'}: no statistics file (stats.safetensors) and no clips " \
+                               "(clips/, clips.jsonl or audio files)"
+    assert "0 done, 2 failed" in r.stdout and "on 0 workers" in r.stdout

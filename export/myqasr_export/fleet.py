@@ -25,6 +25,7 @@ not at all: the job writes into `<out>/.fleet/staging/` and renames the finished
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -500,8 +501,29 @@ def fleet(users, budget_mb, out, *, model: str | None = None, config=None, worke
     except OSError as e:
         raise MyqasrError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
     user_list = find_users(users)
-    config_dict = config.to_dict()
-    records, todo = [], []
+    with exclusive_out(out):
+        return run_batch(user_list, budgets, out, model, config.to_dict(), workers, threads_per_worker,
+                         memory_gb_per_worker, address, object_store_mb, progress)
+
+
+@contextlib.contextmanager
+def exclusive_out(out: Path):
+    """One fleet at a time per output folder (a second one would clean the first one's staging folders)."""
+    import fcntl
+
+    with open(out / ".fleet.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MyqasrError(f"{out}: another `myqasr fleet` is writing into this folder") from None
+        yield
+
+
+def run_batch(user_list: list[UserInput], budgets: list[float], out: Path, model, config_dict: dict, workers: int,
+              threads_per_worker: int, memory_gb_per_worker: float, address, object_store_mb: int,
+              progress: bool) -> FleetResult:
+    """Skip the jobs already done, run the others, write the results and the summary."""
+    records, todo, failed_now = [], [], 0
     for u in user_list:
         inputs = inputs_sha256(u)
         keys = [(b, job_key(inputs, b, model, config_dict)) for b in budgets]
@@ -514,6 +536,7 @@ def fleet(users, budget_mb, out, *, model: str | None = None, config=None, worke
                 left.append((b, k))
         if left and u.problem:                   # nothing to send to a worker: the inputs are missing
             records += [failed_record(u.user, b, k, "inputs", u.problem) for b, k in left]
+            failed_now += 1
         elif left:
             todo.append(UserJob(u, left, str(out), config_dict, threads_per_worker))
     clean_scratch(out)
@@ -522,7 +545,8 @@ def fleet(users, budget_mb, out, *, model: str | None = None, config=None, worke
     if todo:
         workers = min(workers, len(todo))
         info, deaths = run_jobs(todo, records, out, model, workers, threads_per_worker, memory_gb_per_worker,
-                                address, object_store_mb, progress, len(user_list) - len(todo))
+                                address, object_store_mb, progress, len(user_list) - len(todo) - failed_now,
+                                failed_now)
     else:
         workers = 0
     clean_scratch(out)
@@ -533,7 +557,7 @@ def fleet(users, budget_mb, out, *, model: str | None = None, config=None, worke
 
 
 def run_jobs(todo: list[UserJob], records: list[dict], out: Path, model, workers: int, threads: int,
-             memory_gb: float, address, object_store_mb: int, progress: bool, skipped_users: int):
+             memory_gb: float, address, object_store_mb: int, progress: bool, done_before: int, failed_before: int):
     """Run the jobs on `workers` Ray actors, one job in flight per actor; a dead actor's job is recorded as failed
     and the actor replaced. Appends to `records`; returns (worker infos, number of workers replaced)."""
     from tqdm import tqdm
@@ -553,9 +577,9 @@ def run_jobs(todo: list[UserJob], records: list[dict], out: Path, model, workers
             raise MyqasrError(f"model: the worker could not load it ({one_line(cause or e)})") from None
 
     pending = deque(todo)
-    bar = tqdm(total=len(todo) + skipped_users, initial=skipped_users, unit="user", desc="fleet", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-    counts = Counter(done=skipped_users, failed=0)
+    bar = tqdm(total=len(todo) + done_before + failed_before, initial=done_before + failed_before, unit="user",
+               desc="fleet", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    counts = Counter(done=done_before, failed=failed_before)
     deaths, info, in_flight, pool, pids = 0, [], {}, [], []
     last_write = time.monotonic()
     try:
