@@ -145,7 +145,7 @@ def test_a_worker_killed_mid_job_is_one_failed_user_and_leaves_no_partial_file(s
 
 
 def test_a_rerun_skips_what_is_done_and_retries_what_failed(scenario):
-    code, stdout, stderr = scenario.run2
+    code, stdout, stderr = scenario.run2.returncode, scenario.run2.stdout, scenario.run2.stderr
     assert code == 1, (stdout, stderr)
     b = scenario.budget
     rows = scenario.rows2

@@ -352,16 +352,16 @@ class FleetWorker:
                 return [failed_record(job.user.user, b, k, getattr(e, "stage", "inputs"), one_line(e), **common)
                         for b, k in job.budgets]
             load_s = time.perf_counter() - t - stats_s
+            user_facts = {**common, "source": source, "load_s": load_s, "statistics_s": stats_s,
+                          "statistics_shared_by": len(job.budgets)}
             for budget_mb, key in job.budgets:
-                record = self.run_budget(job, out, clips, stats, config, budget_mb, key)
-                record.update(common, source=source, load_s=load_s, statistics_s=stats_s,
-                              statistics_shared_by=len(job.budgets))
-                records.append(record)
+                records.append(self.run_budget(job, out, clips, stats, config, budget_mb, key, user_facts))
             return records
         finally:
             running.unlink(missing_ok=True)
 
-    def run_budget(self, job: UserJob, out: Path, clips, stats, config, budget_mb: float, key: str) -> dict:
+    def run_budget(self, job: UserJob, out: Path, clips, stats, config, budget_mb: float, key: str,
+                   user_facts: dict) -> dict:
         from myqasr_export.personalize import personalize
 
         user = job.user.user
@@ -382,12 +382,13 @@ class FleetWorker:
                       result.predicted_bytes, "budget_bytes": result.budget_bytes, "exports": result.tries,
                       "verify": "PASS" if result.verify.ok else "FAIL", "verify_summary": result.verify.summary(),
                       "folder": str(final), "job_s": time.perf_counter() - t,
-                      **{k: v for k, v in result.timings.items() if k != "statistics_s"}}
+                      **{k: v for k, v in result.timings.items() if k != "statistics_s"}, **user_facts}
             write_atomic(staging / RESULT_FILE, (json.dumps(record, indent=1) + "\n").encode())
             move_into_place(staging, final)
             return record
         except Exception as e:       # noqa: BLE001  (one user's failure, whatever it is, must not stop the batch)
-            return failed_record(user, budget_mb, key, "personalize", one_line(e), job_s=time.perf_counter() - t)
+            return failed_record(user, budget_mb, key, "personalize", one_line(e), job_s=time.perf_counter() - t,
+                                 **user_facts)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
