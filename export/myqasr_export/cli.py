@@ -101,7 +101,7 @@ def add_fleet_parser(sub) -> None:
     p.add_argument("--threads-per-worker", type=int, default=1, help="CPUs each worker reserves and torch threads "
                    "it uses (default 1)")
     p.add_argument("--memory-gb-per-worker", type=float, default=3.0, help="memory each worker reserves in Ray's "
-                   "scheduler (default 3 GB: tiny.en's export peaks near 2.5 GB)")
+                   "scheduler (default 3 GB; a reservation, not a limit)")
     p.add_argument("--address", default=None, help="join this Ray cluster (e.g. ray://head:10001 or auto) instead "
                    "of starting Ray on this machine")
     p.add_argument("--object-store-mb", type=int, default=128, help="object store of the local Ray (default 128)")
