@@ -316,18 +316,22 @@ class FleetWorker:
                     raise MyqasrError(f"{user.stats}: computed on other weights than model "
                                       f"{self.loaded.model_id!r}")
                 return self.verification_clips(), stats, time.perf_counter() - t, "statistics file"
-            path = user.stats
-            if path is None:                                              # computed once, reused by reruns
-                (out / user.user).mkdir(parents=True, exist_ok=True)
-                path = str(out / user.user / STATS_FILE)
-            stats = statistics_for(self.loaded, clips, path, progress=False)
+            if user.stats:                           # the user's own file must belong to these clips
+                return clips, statistics_for(self.loaded, clips, user.stats, progress=False), \
+                    time.perf_counter() - t, "clips"
+            kept = out / user.user / STATS_FILE      # computed once and kept for reruns; redone if the clips changed
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                stats = statistics_for(self.loaded, clips, str(kept), progress=False)
+            except MyqasrError:
+                kept.unlink(missing_ok=True)
+                stats = statistics_for(self.loaded, clips, str(kept), progress=False)
             return clips, stats, time.perf_counter() - t, "clips"
         except MyqasrError as e:
             e.stage = stage
             raise
 
     def run_user(self, job: UserJob) -> list[dict]:
-        import contextlib
         import io
 
         from myqasr.config import PlanConfig
@@ -371,7 +375,6 @@ class FleetWorker:
         staging.mkdir(parents=True)
         t = time.perf_counter()
         try:
-            import contextlib
             import io
             with contextlib.redirect_stdout(io.StringIO()):
                 result = personalize(self.loaded, clips, budget_mb, staging / MODEL_FILE, config=config,
