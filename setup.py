@@ -54,7 +54,8 @@ setup(
     ],
     extras_require={
         "export": ["executorch==1.5.1"],
-        "dev": ["executorch==1.5.1", "pytest", "ctranslate2==4.8.5"],
+        "fleet": ["executorch==1.5.1", "ray==2.60.0"],           # `myqasr fleet`: many users x budgets on Ray
+        "dev": ["executorch==1.5.1", "ray==2.60.0", "pytest", "ctranslate2==4.8.5"],
     },
     entry_points={"console_scripts": ["myqasr=myqasr_export.cli:main"]},
     cmdclass=cmdclass,

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "personalization": ("myQASR on a panel of synthetic voices, ladder of budgets (long)", [], ["--quick"]),
     "verification": ("verification of correct vs deliberately broken exports, 10 users x 8 budgets (long)", [],
                      ["--quick"]),
+    "fleet": ("`myqasr fleet` on Ray (1 and N workers) vs sequential `personalize`", [], ["--users", "1"]),
 }
 DEFAULT_ALL = ("perf",)
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,15 +3,19 @@
     myqasr export --scheme scheme.json --out model.pte [--model ID]
     myqasr run model.pte CLIPS... [--threads N]
     myqasr personalize --clips DIR --budget-mb 40 --out model.pte    # the whole job, verified
+    myqasr fleet --users USERS/ --budget-mb 40 30 --out OUT/          # many users x budgets, on Ray
 
-Argument parsing only: the work is done by `myqasr_export.exporter`, `.runner` and `.personalize`.
+Argument parsing only: the work is done by `myqasr_export.exporter`, `.runner`, `.personalize` and `.fleet`.
 """
 from __future__ import annotations
 
 import sys
 
+import argparse
+from dataclasses import fields
+
 from myqasr.cli import add_plan_args, build_parser, config_from_args, run, sample_clips, set_threads
-from myqasr.config import positive_finite
+from myqasr.config import PlanConfig, positive_finite
 
 
 def cmd_export(a) -> int:
@@ -70,6 +74,42 @@ def cmd_personalize(a) -> int:
     return 0
 
 
+def cmd_fleet(a) -> int:
+    from .fleet import fleet, format_summary
+
+    result = fleet(a.users, a.budget_mb, a.out, model=a.model, config=config_from_args(a), workers=a.workers,
+                   threads_per_worker=a.threads_per_worker, memory_gb_per_worker=a.memory_gb_per_worker,
+                   address=a.address, object_store_mb=a.object_store_mb, progress=a.progress)
+    print(format_summary(result.summary))
+    print(f"wrote {result.results_path} and {result.summary_path}")
+    return 1 if result.failed else 0
+
+
+def add_fleet_parser(sub) -> None:
+    p = sub.add_parser("fleet", help="personalize many users x budgets on Ray (local by default, or --address)")
+    p.add_argument("--users", required=True, help="a folder with one sub-folder per user (stats.safetensors and/or "
+                   "clips/, clips.jsonl or audio files) or a .jsonl manifest of {user, stats, clips}")
+    p.add_argument("--budget-mb", type=str, nargs="+", required=True, help="budget(s) in MB (10^6 bytes)")
+    p.add_argument("--out", required=True, help="output folder: <out>/<user>/<budget>MB/, results.jsonl, summary.json")
+    p.add_argument("--model", default=None, help="Hugging Face id or local dir (default: embedded whisper tiny.en)")
+    helps = PlanConfig.field_help()
+    for f in fields(PlanConfig):
+        kind = int if f.name in ("group_size", "seed") else str
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None, help=helps[f.name])
+    p.add_argument("--workers", type=int, default=None, help="Ray workers, each loading the model once "
+                   "(default: cores / threads-per-worker on this machine, 1 on a cluster)")
+    p.add_argument("--threads-per-worker", type=int, default=1, help="CPUs each worker reserves and torch threads "
+                   "it uses (default 1)")
+    p.add_argument("--memory-gb-per-worker", type=float, default=3.0, help="memory each worker reserves in Ray's "
+                   "scheduler (default 3 GB; a reservation, not a limit)")
+    p.add_argument("--address", default=None, help="join this Ray cluster (e.g. ray://head:10001 or auto) instead "
+                   "of starting Ray on this machine")
+    p.add_argument("--object-store-mb", type=int, default=128, help="object store of the local Ray (default 128)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bar on stderr (default on)")
+    p.set_defaults(func=cmd_fleet)
+
+
 def add_export_parsers(sub) -> None:
     p = sub.add_parser("export", help="export a scheme as an ExecuTorch .pte (+ .vocab.json)")
     p.add_argument("--scheme", required=True, help="scheme JSON from `myqasr plan`")
@@ -92,6 +132,8 @@ def add_export_parsers(sub) -> None:
     p.add_argument("--keep-failed", action="store_true", help="if verification fails, keep the model as "
                    "<name>.failed.pte for inspection (never under the requested name)")
     p.set_defaults(func=cmd_personalize)
+
+    add_fleet_parser(sub)
 
 
 def main(argv=None) -> int:
