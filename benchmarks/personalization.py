@@ -153,7 +153,7 @@ def run_user(u: str, ctx: dict, stats: dict, data: dict, args) -> dict:
     out = {"refs": [c.text for c in test], "fp32": tr(loaded.model, n_all), "results": {}, "auto": {}}
     res = out["results"]
     own = core_schemes(loaded, sm, stats[u], budgets)
-    p_even, p_odd = partners(users, u)
+    p_even, p_odd = partners(args.partner_pool, u)
     cache: dict = {}                      # searches and full-precision transcripts of u's clips, across budgets
     for i, b in enumerate(budgets):
         r = res.setdefault(key(b), {})
@@ -187,7 +187,7 @@ def run_user(u: str, ctx: dict, stats: dict, data: dict, args) -> dict:
 
 def _minmax():
     from myqasr.config import PlanConfig
-    return PlanConfig(calibration="minmax")
+    return PlanConfig(allocator="knapsack", calibration="minmax")
 
 
 # --------------------------------------------------------------------------- the run
@@ -226,20 +226,25 @@ def run(args) -> dict:
         budgets = [budgets[0], budgets[3], budgets[-1]]
     print(f"budgets (MB): {', '.join(f'{b:.2f}' for b in budgets)}", flush=True)
     data = {u: {"calib": user_clips(args.voices_dir, u, args.calib), "test": user_clips(args.voices_dir, u, args.test)}
-            for u in users}
+            for u in dict.fromkeys(users + [p for u in users for p in partners(args.partner_pool, u)])}
     (args.work / "stats").mkdir(parents=True, exist_ok=True)
     (args.work / "users").mkdir(parents=True, exist_ok=True)
     stats, stats_s = {}, {}
-    for u in users:                           # one statistics + cost pass per user (reused if already on disk)
+    need = list(dict.fromkeys(users + [p for u in users for p in partners(args.partner_pool, u)]))
+    for u in need:                            # one statistics + cost pass per user (reused if already on disk)
         path = args.work / "stats" / f"{u}.safetensors"
         if path.exists():
             stats[u] = load_statistics(path)
+            timing = path.with_suffix(".seconds.json")
+            if timing.exists():
+                stats_s[u] = read_json(timing)["seconds"]
             continue
         with heavy_lock(args.lock):
             t = time.perf_counter()
             stats[u] = compute_statistics(loaded, data[u]["calib"], progress=False)
             stats_s[u] = round(time.perf_counter() - t, 1)
         save_statistics(stats[u], path)
+        write_json(path.with_suffix(".seconds.json"), {"seconds": stats_s[u]})
         print(f"[{time.perf_counter() - t_start:6.0f} s] {u}: statistics + costs {stats_s[u]} s", flush=True)
     ctx = {"loaded": loaded, "sm": sm, "budgets": budgets}
     per_user = {}
@@ -256,7 +261,7 @@ def run(args) -> dict:
     smallest, largest = reachable_bytes(loaded)
     return {"users": users, "budgets_mb": budgets, "zones": zone_bounds(z), "zone_sizes": z,
             "fp32_mb": largest / 1e6, "per_user": per_user, "stats_seconds": stats_s,
-            "partners": {u: partners(users, u) for u in users},
+            "partners": {u: partners(args.partner_pool, u) for u in users},
             "voices": {u: {"desc": V.VOICES_BY_USER[u].desc, "engine": V.VOICES_BY_USER[u].engine,
                            "args": V.VOICES_BY_USER[u].args_str(),
                            "calib_seconds": round(sum(c.seconds for c in data[u]["calib"]), 1),
@@ -302,6 +307,7 @@ def main(argv=None) -> int:
         print(f"wrote {render(read_json(a.out / 'personalization.json'), a.out)}")
         return 0
     a.users = a.users.split(",") if a.users else (QUICK_USERS if a.quick else USERS)
+    a.partner_pool = a.users if a.quick else USERS      # partners come from the whole panel, whatever --users says
     n_calib = 8
     if a.quick:
         n_calib, a.test_clips, a.subset = 3, 3, 2

@@ -124,7 +124,7 @@ def core_schemes(loaded, sm: SizeModel, stats, budgets: list[float]) -> dict:
                                              "uniform")
         mf, label = uniform_mix_formats(sm, int(round(b * 1e6)))
         out[(b, "uniform-mix")] = formats_scheme(loaded, sm, stats, mf, b, label)
-        out[(b, "knapsack")] = planned(loaded, stats, b, PlanConfig(calibration="minmax"))
+        out[(b, "knapsack")] = planned(loaded, stats, b, PlanConfig(allocator="knapsack", calibration="minmax"))
     return out
 
 
@@ -136,18 +136,20 @@ def paper_scheme(loaded, stats, budget_mb):
 def random_scheme(loaded, stats, budget_mb, seed: int):
     from myqasr.config import PlanConfig
     return planned(loaded, replace(stats, costs=shuffled_costs(stats.costs, seed)), budget_mb,
-                   PlanConfig(calibration="minmax"))
+                   PlanConfig(allocator="knapsack", calibration="minmax"))
 
 
 def auto_scheme(loaded, stats, budget_mb, clips, cache):
     """plan(calibration="auto"): the guard's choice, its scores, and every candidate's scheme (for the report)."""
     from myqasr.config import PlanConfig
-    return planned(loaded, stats, budget_mb, PlanConfig(calibration="auto"), clips=clips, cache=cache)
+    return planned(loaded, stats, budget_mb, PlanConfig(allocator="knapsack", calibration="auto"), clips=clips,
+                   cache=cache)
 
 
 def candidate_schemes(loaded, stats, budget_mb, clips, cache) -> dict:
     from myqasr.config import PlanConfig
-    return {m: planned(loaded, stats, budget_mb, PlanConfig(calibration=m), clips=clips, cache=cache)
+    return {m: planned(loaded, stats, budget_mb, PlanConfig(allocator="knapsack", calibration=m), clips=clips,
+                       cache=cache)
             for m in CALIBRATIONS}
 
 

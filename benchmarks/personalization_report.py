@@ -101,7 +101,7 @@ def target_lines(res: dict, s: dict) -> list[str]:
             best = min(pooled([s[u][key(b)][m][what] for u in users]) for m in ("uniform", "uniform-mix"))
             if d > best + 1e-9:
                 miss.append(f"{b:.2f} MB ({d:.2f} vs {best:.2f} %)")
-        lines.append(f"- **Default (knapsack) <= best uniform / block-uniform model of equal or smaller size, by "
+        lines.append(f"- **Knapsack <= best uniform / block-uniform model of equal or smaller size, by "
                      f"{label}:** {'met at every budget' if not miss else 'missed at ' + ', '.join(miss)}.")
     mids = budgets[1:-1]
     gains = {u: float(np.mean([100 * (s[u][key(b)]["knapsack-other"]["wer"]["errors"]
@@ -118,7 +118,7 @@ def target_lines(res: dict, s: dict) -> list[str]:
                  f"({'met' if better >= need else 'missed'}; ties {sum(g == 0 for g in gains.values())}); "
                  f"by pseudo-label WER {p_better}/{len(users)} ({'met' if p_better >= need else 'missed'}).")
     n_loops = sum(s[u][key(b)]["knapsack"]["wer"]["loops"] for u in users for b in budgets)
-    lines.append(f"- **No repetition loop in any default-method model:** {n_loops} looping test clips over "
+    lines.append(f"- **No repetition loop in any knapsack model:** {n_loops} looping test clips over "
                  f"{len(users)} users x {len(budgets)} budgets ({'met' if n_loops == 0 else 'missed'}).")
     lines += ["", "Personal gain per user (other-user minus own-user, mean over the intermediate budgets, "
               "percentage points; positive = personalization helps):", "",
@@ -132,15 +132,16 @@ def difference_lines(res: dict) -> list[str]:
     """How much the default allocation differs between users: per budget, the share of layers whose format
     differs from the partner's, and the number of distinct allocations among all users."""
     users = res["users"]
-    rows = []
+    rows, n_layers = [], 0
     for b in res["budgets_mb"]:
         fm = {u: res["per_user"][u]["results"][key(b)]["knapsack"]["formats"] for u in users}
+        n_layers = len(fm[users[0]])
         pairs = [(u, v) for i, u in enumerate(users) for v in users[i + 1:]]
         share = [np.mean([fm[u][n] != fm[v][n] for n in fm[u]]) for u, v in pairs]
         distinct = len({tuple(sorted(f.items())) for f in fm.values()})
         rows.append([f"{b:.2f}", f"{100 * np.mean(share):.1f}", f"{100 * max(share):.1f}", f"{distinct}/{len(users)}"])
     return ["## How personal is the allocation?", "",
-            "Per budget: the share of the 67 layers whose knapsack format differs between two users (mean and max "
+            f"Per budget: the share of the {n_layers} layers whose knapsack format differs between two users (mean and max "
             "over all user pairs), and how many distinct allocations the users get.", "",
             table(["budget MB", "layers differing, mean %", "max %", "distinct allocations"], rows), ""]
 
@@ -159,6 +160,10 @@ def subset_lines(res: dict) -> list[str]:
             row.append(f"{pooled([c['wer'] for c in cells]):.1f} / {pooled([c['pseudo'] for c in cells]):.1f}"
                        f" ({len(cells)}u)" if cells else "-")
         rows.append(row)
+    if not res.get("secondary_users"):
+        return [f"## Paper mode, random costs and calibrations", "",
+                "Not measured in this run (`--secondary-users` was empty: the panel ran in the time left of a "
+                "session, core methods first). `python -m benchmarks.personalization` measures them by default.", ""]
     lines = [f"## Paper mode, random costs and calibrations (first {n} test clips per user)", "",
              "WER / pseudo-label WER, pooled, and the number of users scored. The core methods are scored on the "
              "same clips, from the same transcripts.", "",
@@ -223,6 +228,16 @@ def plot(res: dict, out: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- markdown
 
+def partners_of(res: dict, u: str) -> list[str]:
+    """The users whose clips u's "knapsack-other" models were calibrated on (as recorded with the results)."""
+    seen = [e["knapsack-other"]["partner"] for e in res["per_user"][u]["results"].values() if "knapsack-other" in e]
+    return sorted(set(seen), key=seen.index)
+
+
+def compute_minutes(res: dict) -> float:
+    users = res["per_user"].values()
+    return (sum(u["timings"]["transcribe_s"] for u in users) + sum(res.get("stats_seconds", {}).values())) / 60
+
 def markdown(res: dict, figs: list[str]) -> str:
     env, users = res["env"], res["users"]
     s = scored(res)
@@ -233,7 +248,8 @@ def markdown(res: dict, figs: list[str]) -> str:
              f"{env['loadavg_start'][0]:.1f} at start, {res['loadavg_end'][0]:.1f} at end)",
              f"- versions: Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}; "
              f"{env['espeak-ng']}; {env['flite']}",
-             f"- wall time {res['total_seconds'] / 60:.1f} min", "",
+             f"- compute time {compute_minutes(res):.1f} min (statistics + cost passes and every user's models; the "
+             "panel ran in per-user steps between other jobs, resuming from its checkpoints)", "",
              f"Panel: {len(users)} users, each 8 calibration clips (sentences {res['calib_range'][0]}-"
              f"{res['calib_range'][1] - 1}) and {n_test} disjoint test clips (sentences {res['test_range'][0]}-"
              f"{res['test_range'][1] - 1}); the model is the embedded Whisper tiny.en, every quantized model the SDK's "
@@ -241,7 +257,7 @@ def markdown(res: dict, figs: list[str]) -> str:
              table(["user", "voice", "fp32 WER %", "partners (other-user)"],
                    [[u, res["voices"][u]["desc"],
                      f"{pooled([score(res['per_user'][u]['refs'], res['per_user'][u]['fp32'])]):.1f}",
-                     ", ".join(res["partners"][u])] for u in users]), "",
+                     ", ".join(partners_of(res, u))] for u in users]), "",
              "Zones of the budget range (the paper's round-robin; the knapsack has none):", "",
              table(["from MB", "to MB", "what the paper's order decides"], [list(z) for z in res["zones"]]), "",
              f"Budgets: {', '.join(f'{b:.2f}' for b in res['budgets_mb'])} MB.", ""]

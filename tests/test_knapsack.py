@@ -173,17 +173,19 @@ def test_plan_fills_fifty_budgets_from_all_int4_to_all_int8(embedded, user_stats
                    for l in layers)
         assert prev is None or cost <= prev + 1e-12
         prev = cost
-    scheme = plan(embedded, user_stats, (lo + hi) / 2 / MB)
+    scheme = plan(embedded, user_stats, (lo + hi) / 2 / MB, PlanConfig(allocator="knapsack"))
     assert scheme.allocation["allocator"] == "knapsack"
+    assert plan(embedded, user_stats, (lo + hi) / 2 / MB).allocation["allocator"] == "myqasr"       # the default
     assert all("costs" in p.stats for p in scheme.layers)
 
 
 def test_plan_says_what_to_do_without_costs(embedded, user_stats):
     import dataclasses
+    knapsack = PlanConfig(allocator="knapsack")
     with pytest.raises(MyqasrError, match="no format costs.*--allocator myqasr"):
-        plan(embedded, dataclasses.replace(user_stats, costs={}), 45.0)
+        plan(embedded, dataclasses.replace(user_stats, costs={}), 45.0, knapsack)
     with pytest.raises(MyqasrError, match=r"no cost for format int6_pc_\w+ of layer"):
-        plan(embedded, user_stats, 40.0, PlanConfig(ladder="research", bits=(8, 6, 4)))
+        plan(embedded, user_stats, 40.0, PlanConfig(allocator="knapsack", ladder="research", bits=(8, 6, 4)))
     assert plan(embedded, dataclasses.replace(user_stats, costs={}), 45.0, PlanConfig(allocator="myqasr"))
 
 

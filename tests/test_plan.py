@@ -67,7 +67,7 @@ def test_allocation_on_tiny_en_fits_and_is_maximal_over_a_budget_sweep(user_stat
 
 def test_one_statistics_pass_serves_every_budget(embedded, user_stats, parts, monkeypatch):
     """plan() never runs a forward pass; smaller budgets give strictly smaller maximal plans (the paper's walk;
-    the default allocator's sweep is in test_knapsack)."""
+    the knapsack's sweep is in test_knapsack)."""
     import myqasr.plan as plan_module
 
     def no_pass(*a, **k):
@@ -171,7 +171,7 @@ def test_wav2vec2_ctc_plan_simulate_and_transcribe(tmp_path, user_clips):
     rest = rest_params(loaded.model, layers)
     smallest, largest = size_range(layers, XNN, rest, PROFILES["xnnpack"])
     budget = (smallest + largest) // 2
-    scheme = plan(loaded, stats, budget / MB)
+    scheme = plan(loaded, stats, budget / MB, PlanConfig(allocator="knapsack"))
     assert set(stats.costs) == {l.name for l in layers} and all(v > 0 for c in stats.costs.values() for v in c.values())
     size = model_bytes(layers, scheme.formats(), rest, PROFILES["xnnpack"])
     assert budget - smallest_step(layers, XNN, PROFILES["xnnpack"]) < size <= budget

@@ -46,8 +46,8 @@ class Metric(Choice):
 
 class Allocator(Choice):
     """How formats are chosen under the budget (stage 2)."""
+    myqasr = "myqasr"            # the paper's uniformity-constrained walk in `metric` / `order` order (default)
     knapsack = "knapsack"        # least summed cost of the user's own clips (myqasr.cost), fills every budget
-    myqasr = "myqasr"            # the paper's uniformity-constrained walk in `metric` / `order` order
 
 
 class Order(Choice):
@@ -108,7 +108,7 @@ def positive_finite(value, what: str) -> float:
 @dataclass(frozen=True)
 class PlanConfig:
     """Every planning choice, with its default. Each field is also a `myqasr plan` flag of the same name."""
-    allocator: Allocator = Allocator.knapsack      # least-cost knapsack, or the paper's round-robin walk
+    allocator: Allocator = Allocator.myqasr        # the paper's round-robin walk, or the least-cost knapsack
     metric: Metric = Metric.median                 # allocator=myqasr: sensitivity statistic of |layer output|
     order: Order = Order.ascending                 # allocator=myqasr: which layers step down first
     ladder: Ladder = Ladder.xnnpack                # formats the phone runs, or the paper's simulated widths
