@@ -225,12 +225,12 @@ def run(args) -> dict:
     if args.quick:
         budgets = [budgets[0], budgets[3], budgets[-1]]
     print(f"budgets (MB): {', '.join(f'{b:.2f}' for b in budgets)}", flush=True)
+    need = list(dict.fromkeys(users + [p for u in users for p in partners(args.partner_pool, u)]))   # + partners
     data = {u: {"calib": user_clips(args.voices_dir, u, args.calib), "test": user_clips(args.voices_dir, u, args.test)}
-            for u in dict.fromkeys(users + [p for u in users for p in partners(args.partner_pool, u)])}
+            for u in need}
     (args.work / "stats").mkdir(parents=True, exist_ok=True)
     (args.work / "users").mkdir(parents=True, exist_ok=True)
     stats, stats_s = {}, {}
-    need = list(dict.fromkeys(users + [p for u in users for p in partners(args.partner_pool, u)]))
     for u in need:                            # one statistics + cost pass per user (reused if already on disk)
         path = args.work / "stats" / f"{u}.safetensors"
         if path.exists():

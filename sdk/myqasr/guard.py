@@ -50,8 +50,8 @@ def score(hyps: list[str], refs: list[str]) -> dict:
     norm_h = [normalize_text(h) for h in hyps]
     norm_r = [normalize_text(r) for r in refs]
     n_loops = sum(loops(h, r) for h, r in zip(norm_h, norm_r))
-    scorable = [(r, h) for r, h in zip(refs, hyps) if normalize_text(r)]
-    pseudo = wer([r for r, _ in scorable], [h for _, h in scorable]) if scorable else 0.0
+    scorable = [(r, h) for r, h in zip(norm_r, norm_h) if r]          # normalized once, scored as they are
+    pseudo = wer([r for r, _ in scorable], [h for _, h in scorable], normalizer="none") if scorable else 0.0
     return {"pseudo_wer": round(pseudo, 6), "loops": n_loops}
 
 

@@ -46,7 +46,11 @@ final class Fixtures {
     }
 
     static byte[] bytes(File f) throws IOException {
-        InputStream in = new FileInputStream(f);
+        return readAll(new FileInputStream(f));
+    }
+
+    /** Every byte of `in`, which is closed afterwards. */
+    static byte[] readAll(InputStream in) throws IOException {
         try {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             byte[] buf = new byte[65536];

@@ -5,7 +5,6 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -25,33 +24,12 @@ import org.junit.Test;
 public class LongFormParityTest {
     @SuppressWarnings("unchecked")
     static Map<String, Object> gzJson(String relative) throws IOException {
-        GZIPInputStream in = new GZIPInputStream(new ByteArrayInputStream(Fixtures.bytes(Fixtures.file(relative))));
-        try {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[65536];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return (Map<String, Object>) Json.parse(new String(out.toByteArray(), StandardCharsets.UTF_8));
-        } finally {
-            in.close();
-        }
+        return (Map<String, Object>) Json.parse(gzText(relative));
     }
 
     static String gzText(String relative) throws IOException {
-        GZIPInputStream in = new GZIPInputStream(new ByteArrayInputStream(Fixtures.bytes(Fixtures.file(relative))));
-        try {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[65536];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return new String(out.toByteArray(), StandardCharsets.UTF_8);
-        } finally {
-            in.close();
-        }
+        byte[] gz = Fixtures.bytes(Fixtures.file(relative));
+        return new String(Fixtures.readAll(new GZIPInputStream(new ByteArrayInputStream(gz))), StandardCharsets.UTF_8);
     }
 
     /** Replays the recorded decoder calls window by window, checking what Java feeds and cuts. */
