@@ -10,9 +10,9 @@ one unlucky element or one near-tie token cannot decide, on every verification c
 2. Numbers, relative RMS error (RMS of pte - simulated over RMS of simulated), the worst clip counts:
    - `features` (log-mel, Whisper): max |diff| <= FEATURES_ATOL (no quantization there: it must be exact);
    - `encoder`: the encoder method's outputs (Whisper: the decoder's cross-attention K/V) <= ENCODER_RMS_REL;
-   - `logits`: the decoder's logits along the simulated model's own greedy transcript, fed the pte's own
-     encoder outputs (so end to end) <= LOGITS_RMS_REL.
-3. Tokens (teacher-forced along the simulated transcript): at every position the `.pte`'s choice must be the
+   - `logits`: the decoder's logits along the `.pte`'s own greedy transcript, fed the pte's own encoder outputs
+     (so end to end), against the simulated model teacher-forced along it <= LOGITS_RMS_REL.
+3. Tokens (along the `.pte`'s greedy transcript): at every position the `.pte`'s choice must be the
    simulated model's choice, or a near-tie of it (the simulated model scores it within TIE_LOGPROB nats of its own
    best). A real disagreement at any position fails. Whole-transcript agreement is reported, not enforced: one
    near-tie flips the rest of a greedy transcript.
@@ -34,7 +34,7 @@ from .lower import GATED_OPS
 
 FEATURES_ATOL = 1e-3        # log-mel features, absolute (values in [-1, 2]; the same float ops on both sides)
 ENCODER_RMS_REL = 0.06      # encoder outputs: RMS(pte - sim) / RMS(sim), worst clip
-LOGITS_RMS_REL = 0.08       # logits along the simulated transcript: RMS(pte - sim) / RMS(sim), worst clip
+LOGITS_RMS_REL = 0.08       # logits along the greedy transcript: RMS(pte - sim) / RMS(sim), worst clip
 TIE_LOGPROB = 1.0           # nats: a pte token within this of the simulated model's best is a near-tie, not an error
 VERIFY_CLIPS = 8            # clips `personalize` verifies on
 
@@ -49,7 +49,7 @@ class VerifyReport:
     n_same_token: int = 0                                # positions where the pte picks the simulated model's token
     n_real_disagreements: int = 0                        # positions where it picks a token the sim scores > tie lower
     worst_gap: float = 0.0                               # largest sim log-prob gap of a pte pick (nats)
-    logprob_pte: float = 0.0                             # mean log-prob per token of the simulated transcript, pte
+    logprob_pte: float = 0.0                             # mean log-prob per token of the pte greedy transcript, pte
     logprob_sim: float = 0.0                             # ... and under the simulated model itself
     per_clip: list = field(default_factory=list)         # per clip: {"clip", "encoder", "logits", "gap", "equal"}
     mismatches: list = field(default_factory=list)       # (clip, position, pte token, sim token, gap)
@@ -179,18 +179,16 @@ def verify_whisper(pte, sim, processor, clips, report: VerifyReport):
         name = str(getattr(clip, "path", i))
         audio = np.asarray(clip.audio, dtype=np.float32)
         feats = fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-        seq = sim.generate(feats, num_beams=1, do_sample=False, max_new_tokens=w["max_new_tokens"],
-                           return_dict_in_generate=True).sequences[0].tolist()
-        gen = [t for t in seq[len(prompt):] if t != eos] if seq[:len(prompt)] == prompt else \
-            [t for t in seq if t not in prompt and t != eos]
-        ids = prompt + gen + ([eos] if len(gen) < w["max_new_tokens"] else [])   # the positions greedy decoding sees
-        # the simulated model, teacher-forced along its own transcript
-        kv_ref = cross_kv(sim, sim.get_encoder()(input_features=feats).last_hidden_state)
-        sim_rows = sim(input_features=feats, decoder_input_ids=torch.tensor([ids[:-1]])).logits[0]
-        # the .pte end to end: its own features and encoder, then the decoder one token at a time
+        # the .pte end to end: its own features and encoder, its own greedy transcript
         f_pte = pte.whisper_features(audio)
         _keep_worst(report.diffs, "features", tensor_diff(f_pte, feats), "max_abs")
         kv_pte = pte.run("encoder", f_pte)
+        gen, _ = pte.whisper_greedy(kv_pte)
+        ids = prompt + gen + ([eos] if len(gen) < w["max_new_tokens"] else [])   # the positions greedy decoding sees
+        # the simulated model, teacher-forced along the same transcript (its own greedy pick is compared at every
+        # position below, so a simulated greedy run would only repeat that work)
+        kv_ref = cross_kv(sim, sim.get_encoder()(input_features=feats).last_hidden_state)
+        sim_rows = sim(input_features=feats, decoder_input_ids=torch.tensor([ids[:-1]])).logits[0]
         enc = tensor_diff(_flat(kv_pte), _flat(kv_ref))
         _keep_worst(report.diffs, "encoder", enc, "rms_rel")
         rows = [pte.run("text_decoder", torch.tensor([[tok]]), torch.tensor([pos]), *kv_pte)[0][0, -1]

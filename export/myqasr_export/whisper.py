@@ -97,6 +97,64 @@ def cross_kv(model, hidden: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
+class DelegatedLayerNorm(nn.Module):
+    """nn.LayerNorm over the last dimension from ops XNNPACK runs (its partitioner has no layer norm, so the stock
+    op stays in a portable kernel and splits every transformer layer into several delegate calls).
+
+    The two means over channels are fp32 linears with a constant [1, C] weight of 1/C: XNNPACK's mean only averages
+    the two inner dimensions of 4-D tensors, a fully-connected op takes any [..., C]."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        (c,) = norm.normalized_shape
+        self.eps = norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+        self.register_buffer("mean_w", torch.full((1, c), 1.0 / c), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centered = x - F.linear(x, self.mean_w)
+        var = F.linear(centered * centered, self.mean_w)
+        return centered * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def delegate_layer_norms(model: nn.Module) -> nn.Module:
+    """Replace every nn.LayerNorm of `model` (in place) by a `DelegatedLayerNorm` sharing its parameters."""
+    for name, mod in list(model.named_modules()):
+        for child_name, child in list(mod.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                setattr(mod, child_name, DelegatedLayerNorm(child))
+    return model
+
+
+class EncoderSelfAttention(nn.Module):
+    """The encoder's full self-attention over its T frames, in place of HF's `WhisperAttention` in an encoder layer.
+
+    3-D batch matmuls on [H, T, D] / [H, D, T]: HF's 4-D `matmul` broadcasts through `expand_copy`, which XNNPACK
+    does not run, so every layer left the delegate twice. ExecuTorch's fused `llama::custom_sdpa` kernel on the same
+    layout measured slower than XNNPACK's batch matmuls here (benchmarks/results/perf_findings.md)."""
+
+    def __init__(self, attn):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj
+        self.heads, self.head_dim = _heads(attn)
+        self.scaling = attn.scaling
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs):
+        t, h, d = hidden_states.shape[1], self.heads, self.head_dim
+        q = self.q_proj(hidden_states).view(t, h, d).transpose(0, 1)                   # [H, T, D]
+        kt = self.k_proj(hidden_states).view(t, h, d).permute(1, 2, 0)                 # [H, D, T]
+        v = self.v_proj(hidden_states).view(t, h, d).transpose(0, 1)                   # [H, T, D]
+        p = torch.softmax(torch.bmm(q, kt) * self.scaling, dim=-1)
+        return self.out_proj(torch.bmm(p, v).transpose(0, 1).reshape(1, t, h * d)), None
+
+
+def use_encoder_attention(model):
+    """Swap every encoder layer's self-attention for `EncoderSelfAttention` (in place) on the (quantized) model."""
+    for layer in model.model.encoder.layers:
+        layer.self_attn = EncoderSelfAttention(layer.self_attn)
+    return model
+
+
 class EncoderWrapper(nn.Module):
     """The `encoder` method: features [1, n_mels, 3000] -> the decoder's cross K/V (see `cross_kv`)."""
 
@@ -228,15 +286,18 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
 
 
 def export_programs(qmodel: nn.Module, preprocessor: nn.Module, max_cache_len: int) -> dict:
-    """torch.export every method of a (quantized) Whisper model: {method: ExportedProgram}."""
+    """torch.export every method of a (quantized) Whisper model: {method: ExportedProgram}.
+
+    Non-strict tracing (Python runs the modules, no bytecode analysis): the same graphs as strict mode for these
+    plain modules, traced in 7 s instead of 18 s (benchmarks/results/perf_findings.md)."""
     n_mels = qmodel.config.num_mel_bins
     frames = 2 * qmodel.config.max_source_positions
     with torch.no_grad():
-        pre = torch.export.export(preprocessor, (torch.zeros(WHISPER_N_SAMPLES),), strict=True)
-        enc = torch.export.export(EncoderWrapper(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=True)
+        pre = torch.export.export(preprocessor, (torch.zeros(WHISPER_N_SAMPLES),), strict=False)
+        enc = torch.export.export(EncoderWrapper(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=False)
         kv = cross_kv(qmodel, torch.zeros(1, frames // 2, qmodel.config.d_model))      # example K/V: shapes only
         token, position = torch.tensor([[0]], dtype=torch.long), torch.tensor([0], dtype=torch.long)
-        dec = torch.export.export(TextDecoder(qmodel, max_cache_len).eval(), (token, position, *kv), strict=True)
+        dec = torch.export.export(TextDecoder(qmodel, max_cache_len).eval(), (token, position, *kv), strict=False)
     return {"preprocessor": pre, "encoder": enc, "text_decoder": dec}
 
 
@@ -244,6 +305,7 @@ def export_whisper(model: nn.Module, scheme: Scheme, *, feature_extractor=None,
                    max_new_tokens: int = WHISPER_MAX_NEW_TOKENS):
     """fp32 HF Whisper + scheme -> (ExecutorchProgramManager, GateReport)."""
     qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True)
+    delegate_layer_norms(use_encoder_attention(qmodel))       # one XNNPACK subgraph per method, no expand_copy
     programs = export_programs(qmodel, preprocessor_for(model, feature_extractor),
                                max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
     return lower(programs)
