@@ -185,7 +185,8 @@ class ProgramCache:
     def key(scheme, loaded, kw) -> str:
         import hashlib
 
-        h = hashlib.sha256(f"{loaded.model_id}|{loaded.weights_sha256}|{scheme.backend}|{sorted(kw.items())}".encode())
+        h = hashlib.sha256(f"{loaded.model_id}|{loaded.weights_sha256}|{scheme.backend}|"
+                             f"{scheme.allocation.get('target')}|{sorted(kw.items())}".encode())
         for p in scheme.layers:
             h.update(f"{p.name}|{p.format.to_dict()}|{p.input_scale}|{p.output_scale}\n".encode())
         for k in sorted(scheme.weight_scales):

@@ -51,7 +51,7 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     from myqasr.scheme import save_scheme
     from myqasr.simulate import simulate
 
-    from .exporter import export_scheme
+    from .exporter import export_scheme, ptd_path_for
     from .runner import run_pte
     from .size import pte_bytes
     from .verify import verify_pte
@@ -99,14 +99,16 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     if not check.ok:
         failed = sidecar(out, ".failed.pte")
         if keep_failed:
-            replace_group([(candidate, failed), (vocab_path_for(candidate), vocab_path_for(failed))])
+            replace_group(_moves(candidate, failed))
         else:
             _remove_pair(candidate)
         kept = f"kept as {failed}" if keep_failed else "nothing written (--keep-failed keeps it for inspection)"
         raise MyqasrError(f"{out}: verification failed ({'; '.join(check.failed_checks())}); {kept}. The export "
                           "does not compute what the plan simulates: please report it with the scheme "
                           f"{scheme_path}; a budget on another side of a format step may avoid it meanwhile")
-    replace_group([(candidate, out), (vocab_path_for(candidate), vocab_path_for(out))])
+    if not ptd_path_for(candidate).is_file():
+        ptd_path_for(out).unlink(missing_ok=True)   # a single-file program: no stale table beside it
+    replace_group(_moves(candidate, out))
     report.pte_path, report.vocab_path = str(out), str(vocab_path_for(out))
     result = PersonalizeResult(str(out), str(scheme_path), str(sidecar(out, ".report.md")), budget,
                                scheme.predicted_bytes, real, tries, check, timings=timings)
@@ -128,11 +130,24 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     return result
 
 
+def _moves(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """The renames that put an export's files (.pte, .vocab.json, and .ptd if it has one) under another name."""
+    from .exporter import ptd_path_for
+    from .vocab import vocab_path_for
+
+    moves = [(src, dst), (vocab_path_for(src), vocab_path_for(dst))]
+    if ptd_path_for(src).is_file():
+        moves.append((ptd_path_for(src), ptd_path_for(dst)))
+    return moves
+
+
 def _remove_pair(pte: Path) -> None:
+    from .exporter import ptd_path_for
     from .vocab import vocab_path_for
 
     pte.unlink(missing_ok=True)
     vocab_path_for(pte).unlink(missing_ok=True)
+    ptd_path_for(pte).unlink(missing_ok=True)
 
 
 def _write_report(result: PersonalizeResult, scheme, export_report, eval_clips) -> None:
