@@ -113,9 +113,9 @@ def export_scheme(scheme, loaded, out_path: str | os.PathLike, *, scheme_path: s
     vpath, dpath = vocab_path_for(out), ptd_path_for(out)
     text = (json.dumps(vocab.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
     files = {out: buf, vpath: text, **({dpath: data} if data is not None else {})}
+    write_atomic_group(files)                      # the files are replaced together, or not at all
     if data is None:
         dpath.unlink(missing_ok=True)              # a stale .ptd of an earlier asr-runner export would be loaded with it
-    write_atomic_group(files)                      # the files are replaced together, or not at all
     return ExportReport(str(out), str(vpath), loaded.arch, loaded.model_id, len(buf) + len(data or b""),
                         predicted_bytes(scheme), vocab.pte_sha256, export_s, sorted(pm.methods),
                         report.delegated_subgraphs, report.undelegated,

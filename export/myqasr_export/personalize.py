@@ -106,10 +106,12 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
         raise MyqasrError(f"{out}: verification failed ({'; '.join(check.failed_checks())}); {kept}. The export "
                           "does not compute what the plan simulates: please report it with the scheme "
                           f"{scheme_path}; a budget on another side of a format step may avoid it meanwhile")
-    if not ptd_path_for(candidate).is_file():
-        ptd_path_for(out).unlink(missing_ok=True)   # a single-file program: no stale table beside it
+    single_file = not ptd_path_for(candidate).is_file()
     replace_group(_moves(candidate, out))
+    if single_file:
+        ptd_path_for(out).unlink(missing_ok=True)   # no stale table of an earlier asr-runner export beside it
     report.pte_path, report.vocab_path = str(out), str(vocab_path_for(out))
+    report.ptd_path = str(ptd_path_for(out)) if report.ptd_path else None
     result = PersonalizeResult(str(out), str(scheme_path), str(sidecar(out, ".report.md")), budget,
                                scheme.predicted_bytes, real, tries, check, timings=timings)
     if eval_clips:
@@ -123,8 +125,10 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
         for name, texts, r in rows:
             per_clip = None if r is None else sorted(x.timings["total_s"] for x in r)[len(r) // 2]
             rtf = None if r is None else sum(x.timings["total_s"] for x in r) / sum(x.audio_s for x in r)
+            steps = None if r is None else sorted(1000 * x.timings["decode_s"] / x.n_steps for x in r if x.n_steps)
             result.eval_rows.append({"model": name, "wer": wer(refs, texts) if scored else None,
-                                     "median_s_per_clip": per_clip, "rtf": rtf, "texts": texts})
+                                     "median_s_per_clip": per_clip, "rtf": rtf, "texts": texts,
+                                     "decoder_ms_per_step": steps[len(steps) // 2] if steps else None})
         timings["eval_s"] = time.perf_counter() - t
     _write_report(result, scheme, report, eval_clips)
     return result
@@ -155,7 +159,7 @@ def _write_report(result: PersonalizeResult, scheme, export_report, eval_clips) 
 
     lines = ["# myqasr personalize report", "", "```", scheme_summary(scheme), "```", "",
              f"- budget: {result.budget_bytes / MB:.3f} MB; predicted {result.predicted_bytes / MB:.3f} MB; "
-             f"**real .pte {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
+             f"**real {'.pte + .ptd' if export_report.ptd_path else '.pte'} {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
              f", {result.tries} export{'s' if result.tries > 1 else ''})",
              f"- {result.verify.summary()}",
              f"- XNNPACK subgraphs: {export_report.delegated_subgraphs}",
