@@ -49,11 +49,14 @@ def test_the_ptd_holds_the_token_table_once(runner_pte):
     assert vocab["ptd_sha256"] == sha256(runner_pte.sidecar(".ptd")) and vocab["pte_sha256"] == sha256(runner_pte.pte)
 
 
-def test_host_runner_hears_what_the_simulated_model_hears(runner_pte):
+def test_host_runner_hears_about_what_full_precision_hears(runner_pte):
+    """Issue 15's bar: WER within 2 points of full precision on held-out speech (the `.pte`'s numbers were checked
+    against the simulated model by `verify`; whole transcripts may still part at a near-tie, see the README)."""
     report = runner_pte.sidecar(".report.md").read_text()
     rows = report_rows(report)
     fp, sim, pte = (float(rows[k][0]) for k in ("full precision", "simulated", ".pte (ExecuTorch)"))
-    assert pte == sim and pte <= fp + 10.0, (fp, sim, pte)
+    assert fp <= 25.0 and pte <= fp + 2.0 and sim <= fp + 2.0, (fp, sim, pte)
+    assert "real .pte + .ptd" in report
     assert not list(runner_pte.pte.parent.glob(".*")), "temp files left behind"
     assert sorted(p.name for p in runner_pte.pte.parent.glob("model.pt*")) == ["model.ptd", "model.pte"]
 
