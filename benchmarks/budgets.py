@@ -94,7 +94,7 @@ def report(res: dict) -> str:
                                                              "the one `.pte`'s bytes (the token table twice)."),
         "Every file is at most its budget; 'under' is how much of the budget is left unused.", "",
         table(["point", "budget MB", "predicted MB", "real MB", "under %", "WER fp32 %", "WER sim %",
-               "WER .pte %", ".pte s/clip (1 thr)", "RTF", "decoder ms/step"],
+               "WER .pte %", ".pte s/clip", "RTF", "decoder ms/step"],
               [[r["point"], f"{r['budget_mb']:.3f}", f"{r['predicted_mb']:.3f}", f"{r['real_mb']:.3f}",
                 f"{r['under_budget_pct']:.2f}", f"{100 * r['wer_fp32']:.1f}", f"{100 * r['wer_sim']:.1f}",
                 f"{100 * r['wer_pte']:.1f}", f"{r['pte_s_per_clip']:.3f}", f"{r['pte_rtf']:.3f}",
