@@ -10,8 +10,8 @@ from myqasr.config import PlanConfig, Target
 from myqasr.errors import MyqasrError
 from myqasr.formats import get_ladder
 from myqasr.layers import Layer
-from myqasr.plan import profile_for, scheme_target, shared_table_scales
-from myqasr.scheme import Scheme
+from myqasr.plan import check_shared_table, profile_for, scheme_target, shared_table_scales
+from myqasr.scheme import LayerPlan, Scheme
 from myqasr.size import PROFILES, BackendProfile, layer_bytes, model_bytes, stored_bytes
 
 from test_knapsack import random_costs, total_cost
@@ -128,3 +128,24 @@ def test_target_chooses_the_size_accounting_and_is_recorded():
     assert scheme_target(old) == Target.module
     old.allocation["target"] = "asr-runner"
     assert scheme_target(old) == Target.asr_runner
+
+
+def test_an_asr_runner_scheme_whose_table_halves_differ_is_refused_in_one_line():
+    """A hand-edited (or module-target) scheme exported for the asr-runner would hold two tables: refused."""
+    emb, head = LAYERS[-2], LAYERS[-1]
+    fm = uniform(LAYERS, XNN, 2)
+    scales = {"emb.weight_scale": torch.full((1000, 2), 0.5), "head.weight_scale": torch.full((1000, 2), 0.5)}
+    scheme = Scheme("m", "whisper", "0", "xnnpack", [LayerPlan(emb, fm["emb"]), LayerPlan(head, fm["head"])], scales,
+                    0, 0, allocation={"target": "asr-runner"})
+    check_shared_table(scheme)                                                   # one table: accepted
+    scheme.weight_scales["head.weight_scale"] = torch.full((1000, 2), 0.25)
+    with pytest.raises(MyqasrError, match=r"^scheme: target asr-runner stores emb once for head, but the two have "
+                                          r"different formats or scales \(int4_g32, int4_g32_da8\)"):
+        check_shared_table(scheme)
+    scheme.allocation["target"] = "module"
+    check_shared_table(scheme)                                                   # one file: two tables are fine
+    scheme.allocation["target"] = "asr-runner"
+    scheme.weight_scales["head.weight_scale"] = torch.full((1000, 2), 0.5)
+    scheme.layers[1] = LayerPlan(head, XNN["linear"][1])                         # int8 head, int4 table
+    with pytest.raises(MyqasrError, match="different formats or scales"):
+        check_shared_table(scheme)

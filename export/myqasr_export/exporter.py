@@ -19,7 +19,7 @@ from pathlib import Path
 from myqasr.errors import MyqasrError
 from myqasr.fileio import check_output_path, write_atomic_group
 from myqasr.config import Target
-from myqasr.plan import scheme_target
+from myqasr.plan import check_shared_table, scheme_target
 from myqasr.scheme import check_runs_on_backend, check_scheme_matches
 
 
@@ -60,6 +60,7 @@ def check_scheme_for_model(scheme, loaded) -> None:
         raise MyqasrError(f"scheme: planned for the {scheme.backend} ladder, which no phone kernel runs; "
                           "plan with --ladder xnnpack to export")
     check_runs_on_backend(scheme)
+    check_shared_table(scheme)
 
 
 def build_program(scheme, loaded, *, max_new_tokens: int = 128):

@@ -182,6 +182,26 @@ def scheme_target(scheme: Scheme) -> Target:
     return Target.parse(scheme.allocation.get("target", Target.module.value), "scheme: target")
 
 
+def check_shared_table(scheme: Scheme, source: str = "scheme") -> None:
+    """An asr-runner scheme stores each tied table once: the table and the layer tied to it must have the same bits,
+    granularity and scales (else the export would hold two tables and outgrow its budget). One MyqasrError line."""
+    if scheme_target(scheme) != Target.asr_runner:
+        return
+    plans = {p.name: p for p in scheme.layers}
+    for p in scheme.layers:
+        table = plans.get(p.layer.tied_to) if p.layer.tied_to else None
+        if table is None:
+            continue
+        a, b = table.format, p.format
+        same = (a.bits, a.granularity, a.group_size) == (b.bits, b.granularity, b.group_size)
+        if same and a.quantized:
+            sa, sb = scheme.weight_scales.get(table.weight_scale_key), scheme.weight_scales.get(p.weight_scale_key)
+            same = sa is not None and sb is not None and sa.shape == sb.shape and bool((sa == sb).all())
+        if not same:
+            raise MyqasrError(f"{source}: target asr-runner stores {table.name} once for {p.name}, but the two have "
+                              f"different formats or scales ({a.name}, {b.name}); plan again with --target asr-runner")
+
+
 def scheme_profile(scheme: Scheme) -> BackendProfile:
     """The size accounting a scheme was planned with."""
     return profile_for(Ladder.research if scheme.backend == "research" else Ladder.xnnpack, scheme_target(scheme))
