@@ -256,11 +256,13 @@ def size_model(loaded) -> SizeModel:
     return SizeModel(layers, ladder, profile, rest)
 
 
-def reference_bytes(loaded) -> dict:
-    """Predicted bytes on the phone ladder: {"fp32": largest, "int8": all-int8, "int4": smallest (convs int8)}."""
-    from myqasr.plan import reachable_bytes, uniform_bytes
-    smallest, largest = reachable_bytes(loaded)
-    return {"fp32": largest, "int8": uniform_bytes(loaded, 1), "int4": smallest}
+def reference_bytes(loaded, config=None) -> dict:
+    """Predicted bytes on the phone ladder: {"fp32": largest, "int8": all-int8, "int4": smallest (convs int8)}
+    (for the config's target: one `.pte` by default, `.pte` + `.ptd` for asr-runner)."""
+    from myqasr.plan import PlanConfig, reachable_bytes, uniform_bytes
+    config = config or PlanConfig()
+    smallest, largest = reachable_bytes(loaded, config)
+    return {"fp32": largest, "int8": uniform_bytes(loaded, 1, config), "int4": smallest}
 
 
 def budget_ladder(high: int, low: int, k: int) -> list[int]:

@@ -185,7 +185,8 @@ class ProgramCache:
     def key(scheme, loaded, kw) -> str:
         import hashlib
 
-        h = hashlib.sha256(f"{loaded.model_id}|{loaded.weights_sha256}|{scheme.backend}|{sorted(kw.items())}".encode())
+        h = hashlib.sha256(f"{loaded.model_id}|{loaded.weights_sha256}|{scheme.backend}|"
+                             f"{scheme.allocation.get('target')}|{sorted(kw.items())}".encode())
         for p in scheme.layers:
             h.update(f"{p.name}|{p.format.to_dict()}|{p.input_scale}|{p.output_scale}\n".encode())
         for k in sorted(scheme.weight_scales):
@@ -260,5 +261,34 @@ def mixed_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_
                      "--eval-clips", str(held_out_dir), "--budget-mb", str(budget_mb), "--out", str(out),
                      "--threads", "2", "--allocator", "myqasr"])
     result = MixedPte(out, budget_mb, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
+    assert code == 0 and out.is_file(), result.stdout
+    return result
+
+
+# --------------------------------------------------------------------------------------------- the asr-runner export
+
+RUNNER_BUDGET_MB = 30.0      # issue 15's done-when: below the one-file floor (36.4 MB), above the shared one (24.4)
+
+
+@pytest.fixture(scope="session")
+def runner_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_factory) -> MixedPte:
+    """`myqasr personalize --target asr-runner --budget-mb 30` on the user's clips: a verified `.pte` + `.ptd` whose
+    token table is stored once (the one export behind test_runner_target)."""
+    from myqasr import models
+    from myqasr.plan import uniform_bytes
+    from myqasr.config import PlanConfig
+    from myqasr_export.cli import main
+
+    shared = PlanConfig(target="asr-runner")
+    int8, int4 = uniform_bytes(embedded, 1, shared), uniform_bytes(embedded, 2, shared)
+    out = tmp_path_factory.mktemp("runner") / "model.pte"
+    buf = io.StringIO()
+    start = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        mp.setattr(models, "load_model", lambda model_id=None: embedded)
+        code = main(["personalize", "--clips", str(user_clips_dir), "--stats", str(user_stats_file),
+                     "--eval-clips", str(held_out_dir), "--budget-mb", str(RUNNER_BUDGET_MB), "--out", str(out),
+                     "--threads", "2", "--target", "asr-runner"])
+    result = MixedPte(out, RUNNER_BUDGET_MB, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
     assert code == 0 and out.is_file(), result.stdout
     return result

@@ -96,7 +96,7 @@ def test_the_reported_floor_is_accepted_when_typed_back(embedded):
 @pytest.mark.parametrize("kwargs,needle", [
     ({"metric": "loud"}, "metric"), ({"order": 3}, "order"), ({"ladder": None}, "ladder"),
     ({"calibration": "x"}, "calibration"), ({"group_size": -32}, "group_size"), ({"group_size": 8.0}, "group_size"),
-    ({"bits": "9"}, "bits"), ({"seed": "0"}, "seed"),
+    ({"bits": "9"}, "bits"), ({"seed": "0"}, "seed"), ({"target": "phone"}, "target"),
 ])
 def test_plan_config_checks_every_field(kwargs, needle):
     with pytest.raises(MyqasrError, match=needle):
@@ -110,7 +110,7 @@ def test_plan_config_parses_strings_into_choices_and_back():
         (Allocator.myqasr, Metric.p99, Order.descending, Ladder.research, Calibration.cosine, (8, 4))
     assert json.loads(json.dumps(c.to_dict())) == {"allocator": "myqasr", "metric": "p99", "order": "descending", "ladder": "research",
                                                    "bits": [8, 4], "group_size": 32, "calibration": "cosine",
-                                                   "seed": 0}
+                                                   "seed": 0, "target": "module"}
 
 
 def test_api_entry_points_raise_myqasr_error_not_value_error(embedded):

@@ -125,7 +125,8 @@ def add_export_parsers(sub) -> None:
 
     p = sub.add_parser("personalize", help="the whole job: clips + budget -> verified .pte + report")
     add_plan_args(p)
-    p.add_argument("--budget-mb", type=str, required=True, help="budget in MB (10^6 bytes) of the .pte on disk")
+    p.add_argument("--budget-mb", type=str, required=True, help="budget in MB (10^6 bytes) of the .pte on disk "
+                   "(+ its .ptd for --target asr-runner)")
     p.add_argument("--out", required=True, help="output .pte (model.vocab.json, .scheme.json, .report.md beside it)")
     p.add_argument("--eval-clips", default=None, help="held-out clips with transcripts for the report "
                    "(default with the sample user: its test clips)")

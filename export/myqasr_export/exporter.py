@@ -14,9 +14,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from myqasr.errors import MyqasrError
 from myqasr.fileio import check_output_path, write_atomic_group
+from myqasr.config import Target
+from myqasr.plan import check_shared_table, scheme_target
 from myqasr.scheme import check_runs_on_backend, check_scheme_matches
 
 
@@ -38,7 +41,8 @@ class ExportReport:
     def summary(self) -> str:
         err = (self.predicted_bytes - self.pte_bytes) / self.pte_bytes * 100 if self.pte_bytes else 0.0
         subgraphs = ", ".join(f"{m} {n}" for m, n in self.delegated_subgraphs.items())
-        return (f"wrote {self.pte_path} ({self.pte_bytes / 1e6:.2f} MB; predicted {self.predicted_bytes / 1e6:.2f} MB, "
+        files = self.pte_path + (f" + {Path(self.ptd_path).name}" if self.ptd_path else "")
+        return (f"wrote {files} ({self.pte_bytes / 1e6:.2f} MB; predicted {self.predicted_bytes / 1e6:.2f} MB, "
                 f"{err:+.2f}%) and {self.vocab_path}\n"
                 f"  methods: {', '.join(self.methods)}; XNNPACK subgraphs: {subgraphs}; "
                 f"export {self.export_s:.1f} s")
@@ -56,6 +60,7 @@ def check_scheme_for_model(scheme, loaded) -> None:
         raise MyqasrError(f"scheme: planned for the {scheme.backend} ladder, which no phone kernel runs; "
                           "plan with --ladder xnnpack to export")
     check_runs_on_backend(scheme)
+    check_shared_table(scheme)
 
 
 def build_program(scheme, loaded, *, max_new_tokens: int = 128):
@@ -66,10 +71,15 @@ def build_program(scheme, loaded, *, max_new_tokens: int = 128):
         from .whisper import export_whisper, whisper_prompt
 
         fe = getattr(loaded.processor, "feature_extractor", None)
-        pm, report = export_whisper(loaded.model, scheme, feature_extractor=fe, max_new_tokens=max_new_tokens)
+        shared = scheme_target(scheme) == Target.asr_runner
+        pm, report = export_whisper(loaded.model, scheme, feature_extractor=fe, max_new_tokens=max_new_tokens,
+                                    shared_table=shared)
         vocab = whisper_vocab(loaded.processor.tokenizer, loaded.model.generation_config, max_new_tokens,
                               prompt=whisper_prompt(loaded.model))
     elif loaded.arch == "wav2vec2":
+        if scheme_target(scheme) != Target.module:
+            raise MyqasrError(f"scheme: target {scheme_target(scheme)} is for Whisper (ExecuTorch's seq2seq ASR "
+                              "runner); a CTC model exports as one .pte (--target module)")
         from .wav2vec2 import export_wav2vec2, frame_range, hop_of, normalizes
 
         norm = normalizes(loaded.processor)
@@ -96,12 +106,35 @@ def export_scheme(scheme, loaded, out_path: str | os.PathLike, *, scheme_path: s
     except KeyError as e:
         raise MyqasrError(f"scheme: corrupted (missing {e})") from None
     buf = pm.buffer
+    data = external_data(pm)
     export_s = time.perf_counter() - t0
     vocab.model_id, vocab.scheme = loaded.model_id, scheme_path
     vocab.pte_sha256 = hashlib.sha256(buf).hexdigest()
-    vpath = vocab_path_for(out)
+    vocab.ptd_sha256 = hashlib.sha256(data).hexdigest() if data is not None else None
+    vpath, dpath = vocab_path_for(out), ptd_path_for(out)
     text = (json.dumps(vocab.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
-    write_atomic_group({out: buf, vpath: text})      # the pair is replaced together, or not at all
-    return ExportReport(str(out), str(vpath), loaded.arch, loaded.model_id, len(buf), predicted_bytes(scheme),
-                        vocab.pte_sha256, export_s, sorted(pm.methods), report.delegated_subgraphs,
-                        report.undelegated)
+    files = {out: buf, vpath: text, **({dpath: data} if data is not None else {})}
+    write_atomic_group(files)                      # the files are replaced together, or not at all
+    if data is None:
+        dpath.unlink(missing_ok=True)              # a stale .ptd of an earlier asr-runner export would be loaded with it
+    return ExportReport(str(out), str(vpath), loaded.arch, loaded.model_id, len(buf) + len(data or b""),
+                        predicted_bytes(scheme), vocab.pte_sha256, export_s, sorted(pm.methods),
+                        report.delegated_subgraphs, report.undelegated,
+                        ptd_path=str(dpath) if data is not None else None)
+
+
+def ptd_path_for(pte) -> Path:
+    """`model.pte` -> `model.ptd`: the external data (the shared token table) the runtime loads with it."""
+    return Path(pte).with_suffix(".ptd")
+
+
+def external_data(pm) -> bytes | None:
+    """The program's one external data file (`.ptd`) as bytes, or None for a single-file program."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pm.write_tensor_data_to_file(tmp)
+        files = sorted(Path(tmp).glob("*.ptd"))
+        if len(files) > 1:
+            raise MyqasrError(f"export: the program has {len(files)} external data files, expected at most one")
+        return files[0].read_bytes() if files else None

@@ -98,6 +98,11 @@ class QConv1d(nn.Module):
         return _qd.dequantize_per_tensor.default(y, self.output_scale, 0, -128, 127, torch.int8)
 
 
+def pair_swap(n: int) -> torch.Tensor:
+    """The column order 1, 0, 3, 2, ...: swaps every even column with the next (its own inverse)."""
+    return torch.arange(n).view(-1, 2).flip(1).reshape(-1)
+
+
 def pack_int4_rows(q: torch.Tensor) -> torch.Tensor:
     """[V, D] int values in [-8, 7] -> [V, D/2] uint8, `(even + 8) << 4 | (odd + 8)` (embedding_4bit's layout)."""
     u = (q.to(torch.int16) + 8).to(torch.uint8).reshape(q.shape[0], -1, 2)
@@ -108,9 +113,14 @@ class QEmbedding(nn.Module):
     """Token lookup on an integer table: quantized_decomposed::embedding_byte (8 bit) or embedding_4bit (4 bit).
 
     4-bit tables keep bf16 scales, like XNNPACK's 4-bit linears (qc4w / qb4w store bf16 scales): each scale costs 2
-    bytes in the file and the lookup computes what `myqasr.simulate` computes with bf16-rounded scales."""
+    bytes in the file and the lookup computes what `myqasr.simulate` computes with bf16-rounded scales.
 
-    def __init__(self, q: torch.Tensor, scale: torch.Tensor, fmt: Format):
+    `xnnpack_nibbles`: store a 4-bit table in the byte order of XNNPACK's 4-bit weights (`odd << 4 | even`, where
+    embedding_4bit reads `even << 4 | odd`), so that the table and a tied XNNPACK projection are the same bytes and
+    one copy serves both (the asr-runner target). The lookup then reads the columns pairwise swapped and puts them
+    back in order (an index_select on the `dim` outputs): same numbers."""
+
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, fmt: Format, xnnpack_nibbles: bool = False):
         super().__init__()
         vocab, dim = q.shape
         self.num_embeddings, self.embedding_dim = vocab, dim
@@ -118,15 +128,19 @@ class QEmbedding(nn.Module):
         s = scale.detach().float()
         s = s.reshape(vocab, -1) if fmt.granularity == "per_group" else s.reshape(vocab)
         self.register_buffer("scales", s.contiguous())
+        self.swapped = self.bits == 4 and xnnpack_nibbles
+        if self.swapped:
+            self.register_buffer("order", pair_swap(dim))
         if self.bits == 4:
             self.scales = self.scales.to(torch.bfloat16)
-            self.register_buffer("table", pack_int4_rows(q))
+            self.register_buffer("table", pack_int4_rows(q[:, pair_swap(dim)] if self.swapped else q))
         else:
             self.register_buffer("table", q.to(torch.int8).contiguous())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         if self.bits == 4:
-            return _qd.embedding_4bit.dtype(self.table, self.scales, None, -8, 7, ids, dtype=torch.float32)
+            x = _qd.embedding_4bit.dtype(self.table, self.scales, None, -8, 7, ids, dtype=torch.float32)
+            return torch.index_select(x, -1, self.order) if self.swapped else x
         return _qd.embedding_byte.default(self.table, self.scales, None, -127, 127, ids)
 
 
@@ -145,8 +159,9 @@ def scheme_integers(model: nn.Module, plan: LayerPlan, scheme: Scheme) -> tuple[
     return quantize_weight(w, plan.format, scale), scale
 
 
-def apply_scheme(model: nn.Module, scheme: Scheme, inplace: bool = False) -> nn.Module:
-    """A copy of `model` in which every quantized layer of `scheme` is its exportable quantized module."""
+def apply_scheme(model: nn.Module, scheme: Scheme, inplace: bool = False, shared_table: bool = False) -> nn.Module:
+    """A copy of `model` in which every quantized layer of `scheme` is its exportable quantized module.
+    `shared_table`: a table with a layer tied to it stores its 4-bit rows in XNNPACK's nibble order (see QEmbedding)."""
     qm = model if inplace else copy.deepcopy(model)
     names = dict(qm.named_modules())
     for plan in scheme.layers:
@@ -167,7 +182,8 @@ def apply_scheme(model: nn.Module, scheme: Scheme, inplace: bool = False) -> nn.
         elif kind == "embedding":
             if fmt.granularity == "per_group" and storage_bits(fmt) != 4:
                 raise MyqasrError(f"layer {plan.name}: per-group embedding tables are 4-bit only (got {fmt.name})")
-            set_module(qm, plan.name, QEmbedding(q, scale, fmt))
+            tied = any(p.layer.tied_to == plan.name for p in scheme.layers)
+            set_module(qm, plan.name, QEmbedding(q, scale, fmt, xnnpack_nibbles=shared_table and tied))
         else:
             raise MyqasrError(f"layer {plan.name}: unknown layer kind {kind!r}")
     return qm

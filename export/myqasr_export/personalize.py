@@ -51,7 +51,7 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     from myqasr.scheme import save_scheme
     from myqasr.simulate import simulate
 
-    from .exporter import export_scheme
+    from .exporter import export_scheme, ptd_path_for
     from .runner import run_pte
     from .size import pte_bytes
     from .verify import verify_pte
@@ -99,15 +99,19 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     if not check.ok:
         failed = sidecar(out, ".failed.pte")
         if keep_failed:
-            replace_group([(candidate, failed), (vocab_path_for(candidate), vocab_path_for(failed))])
+            replace_group(_moves(candidate, failed))
         else:
             _remove_pair(candidate)
         kept = f"kept as {failed}" if keep_failed else "nothing written (--keep-failed keeps it for inspection)"
         raise MyqasrError(f"{out}: verification failed ({'; '.join(check.failed_checks())}); {kept}. The export "
                           "does not compute what the plan simulates: please report it with the scheme "
                           f"{scheme_path}; a budget on another side of a format step may avoid it meanwhile")
-    replace_group([(candidate, out), (vocab_path_for(candidate), vocab_path_for(out))])
+    single_file = not ptd_path_for(candidate).is_file()
+    replace_group(_moves(candidate, out))
+    if single_file:
+        ptd_path_for(out).unlink(missing_ok=True)   # no stale table of an earlier asr-runner export beside it
     report.pte_path, report.vocab_path = str(out), str(vocab_path_for(out))
+    report.ptd_path = str(ptd_path_for(out)) if report.ptd_path else None
     result = PersonalizeResult(str(out), str(scheme_path), str(sidecar(out, ".report.md")), budget,
                                scheme.predicted_bytes, real, tries, check, timings=timings)
     if eval_clips:
@@ -121,18 +125,33 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
         for name, texts, r in rows:
             per_clip = None if r is None else sorted(x.timings["total_s"] for x in r)[len(r) // 2]
             rtf = None if r is None else sum(x.timings["total_s"] for x in r) / sum(x.audio_s for x in r)
+            steps = None if r is None else sorted(1000 * x.timings["decode_s"] / x.n_steps for x in r if x.n_steps)
             result.eval_rows.append({"model": name, "wer": wer(refs, texts) if scored else None,
-                                     "median_s_per_clip": per_clip, "rtf": rtf, "texts": texts})
+                                     "median_s_per_clip": per_clip, "rtf": rtf, "texts": texts,
+                                     "decoder_ms_per_step": steps[len(steps) // 2] if steps else None})
         timings["eval_s"] = time.perf_counter() - t
     _write_report(result, scheme, report, eval_clips)
     return result
 
 
+def _moves(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """The renames that put an export's files (.pte, .vocab.json, and .ptd if it has one) under another name."""
+    from .exporter import ptd_path_for
+    from .vocab import vocab_path_for
+
+    moves = [(src, dst), (vocab_path_for(src), vocab_path_for(dst))]
+    if ptd_path_for(src).is_file():
+        moves.append((ptd_path_for(src), ptd_path_for(dst)))
+    return moves
+
+
 def _remove_pair(pte: Path) -> None:
+    from .exporter import ptd_path_for
     from .vocab import vocab_path_for
 
     pte.unlink(missing_ok=True)
     vocab_path_for(pte).unlink(missing_ok=True)
+    ptd_path_for(pte).unlink(missing_ok=True)
 
 
 def _write_report(result: PersonalizeResult, scheme, export_report, eval_clips) -> None:
@@ -140,7 +159,7 @@ def _write_report(result: PersonalizeResult, scheme, export_report, eval_clips) 
 
     lines = ["# myqasr personalize report", "", "```", scheme_summary(scheme), "```", "",
              f"- budget: {result.budget_bytes / MB:.3f} MB; predicted {result.predicted_bytes / MB:.3f} MB; "
-             f"**real .pte {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
+             f"**real {'.pte + .ptd' if export_report.ptd_path else '.pte'} {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
              f", {result.tries} export{'s' if result.tries > 1 else ''})",
              f"- {result.verify.summary()}",
              f"- XNNPACK subgraphs: {export_report.delegated_subgraphs}",

@@ -88,6 +88,9 @@ class PteModel:
         self.threads = set_threads(threads)
         t0 = time.perf_counter()
         ptd = _ptd_for(self.path)
+        if ptd is None and self.vocab.ptd_sha256:
+            raise MyqasrError(f"{self.path.with_suffix('.ptd')}: external data file missing (the program keeps its "
+                              "token table there; copy it next to the .pte)")
         try:
             rt = Runtime.get()
             self.program = rt.load_program(self.path, data_path=ptd) if ptd else rt.load_program(self.path)

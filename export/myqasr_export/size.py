@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 from myqasr.scheme import Scheme
-from myqasr.size import PROFILES, BackendProfile, model_bytes
+from myqasr.plan import scheme_profile
+from myqasr.size import BackendProfile, model_bytes
 
 
 def pte_bytes(path: str | os.PathLike) -> int:
@@ -19,6 +20,7 @@ def pte_bytes(path: str | os.PathLike) -> int:
 
 
 def predicted_bytes(scheme: Scheme, profile: BackendProfile | None = None) -> int:
-    """`myqasr.size.model_bytes` for the scheme's layers and formats under a backend profile (default xnnpack)."""
-    profile = profile or PROFILES["xnnpack"]
+    """`myqasr.size.model_bytes` for the scheme's layers and formats under a backend profile (default: the one the
+    scheme was planned with, which its target decides: one `.pte`, or `.pte` + `.ptd` with the tied table once)."""
+    profile = profile or scheme_profile(scheme)
     return model_bytes([p.layer for p in scheme.layers], scheme.formats(), scheme.rest_params, profile)

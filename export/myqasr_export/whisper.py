@@ -301,11 +301,40 @@ def export_programs(qmodel: nn.Module, preprocessor: nn.Module, max_cache_len: i
     return {"preprocessor": pre, "encoder": enc, "text_decoder": dec}
 
 
+TABLE_TAG = "model"                             # the external-data tag (and file stem) of the shared table
+TABLE_MODULES = ("embed_tokens.", "proj_out.")  # TextDecoder's lookup and output projection: one table
+
+
+def tag_shared_table(ep):
+    """Mark the token table's constants (the lookup's and the tied projection's: the same bytes) for the external
+    data file, on both sides of the tie: `delegate_constant_tag` makes XNNPACK put the projection's weights and
+    scales there, `external_table` does it for the lookup's. The named data store keeps identical bytes once."""
+    ep = ep.run_decompositions({})
+    sig = ep.graph_signature
+    fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
+    for node in ep.graph.nodes:
+        name = fqn.get(node.name, "") if node.op == "placeholder" else ""
+        if name.startswith(TABLE_MODULES) and not name.endswith(".order"):
+            node.meta.setdefault("custom", {})["delegate_constant_tag"] = TABLE_TAG
+    return ep
+
+
+def external_table(node) -> str | None:
+    """ExecutorchBackendConfig(external_constants=...): the tag `tag_shared_table` gave a constant, if any."""
+    return (node.meta.get("custom") or {}).get("delegate_constant_tag")
+
+
 def export_whisper(model: nn.Module, scheme: Scheme, *, feature_extractor=None,
-                   max_new_tokens: int = WHISPER_MAX_NEW_TOKENS):
-    """fp32 HF Whisper + scheme -> (ExecutorchProgramManager, GateReport)."""
-    qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True)
+                   max_new_tokens: int = WHISPER_MAX_NEW_TOKENS, shared_table: bool = False):
+    """fp32 HF Whisper + scheme -> (ExecutorchProgramManager, GateReport).
+
+    shared_table (the asr-runner target): the token table that the lookup and proj_out share is stored once, in the
+    program's external data (`.ptd`, tag TABLE_TAG)."""
+    qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True, shared_table=shared_table)
     delegate_layer_norms(use_encoder_attention(qmodel))       # one XNNPACK subgraph per method, no expand_copy
     programs = export_programs(qmodel, preprocessor_for(model, feature_extractor),
                                max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
-    return lower(programs)
+    if not shared_table:
+        return lower(programs)
+    programs["text_decoder"] = tag_shared_table(programs["text_decoder"])
+    return lower(programs, external_constants=external_table)

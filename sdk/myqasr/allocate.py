@@ -18,6 +18,10 @@ on two neighbouring rungs at most (the "uniformity constraint").
   "descending" - the most sensitive layer steps down first (the authors' released script)
   "random"     - shuffled (ablation), `seed`
 
+A tied table (Whisper's token lookup and proj_out) stored once (`profile.shared_table`, the asr-runner target) has
+one format: both allocators move it as one unit (`allocation_units`), priced at its one stored copy; the paper's walk
+visits it with the sensitivity of its most sensitive use, the knapsack sums the two uses' costs.
+
 Beyond the paper, `refill` (default on) spends the slack the last step left: a single step of a large layer (the
 20 M-parameter token table of tiny.en) can undershoot the budget by megabytes, so layers stepped down in the last
 round step back up, last-stepped first, while the model still fits. Levels stay within one rung of each other.
@@ -33,7 +37,7 @@ from .config import Order
 from .errors import MyqasrError
 from .formats import Format
 from .layers import Layer
-from .size import BackendProfile, floor_mb, model_bytes, layer_bytes
+from .size import BackendProfile, floor_mb, model_bytes, stored_bytes
 
 
 def layer_ladder(layer: Layer, ladder: dict[str, list[Format]]) -> list[Format]:
@@ -73,42 +77,74 @@ def visit_order(layers: list[Layer], sensitivity: dict[str, float], order: Order
     return shuffled
 
 
+def allocation_units(layers: list[Layer], profile: BackendProfile) -> list[tuple[Layer, ...]]:
+    """What the allocators move, in layer order: one layer each, or, when the profile stores a tied table once
+    (`shared_table`), a table together with the layers tied to it: one stored copy has one format."""
+    units: dict[str, list[Layer]] = {}
+    for layer in layers:
+        root = layer.tied_to if profile.shared_table and layer.tied_to in units else layer.name
+        units.setdefault(root, []).append(layer)
+    return [tuple(u) for u in units.values()]
+
+
+def unit_ladder(unit: tuple[Layer, ...], ladder: dict[str, list[Format]]) -> list[tuple[Format, ...]]:
+    """The rungs of a unit, largest first: rung r of every member's own ladder (a shared table and its tied
+    projection: fp32 / int8 per-row / int4 per-group for the lookup, with the same bits and scales as 8da8w / 8da4w
+    for the projection). One MyqasrError line if the members' ladders do not pair up."""
+    ladders = [layer_ladder(l, ladder) for l in unit]
+    if len(unit) == 1:
+        return [(f,) for f in ladders[0]]
+    key = lambda f: (f.bits, f.granularity, f.group_size)        # noqa: E731  (what the stored table fixes)
+    if len({len(r) for r in ladders}) != 1 or any(len({key(f) for f in rung}) != 1 for rung in zip(*ladders)):
+        raise MyqasrError(f"ladder: the tied layers {', '.join(l.name for l in unit)} cannot share one stored table "
+                          "(their ladders differ); use --target module")
+    return list(zip(*ladders))
+
+
+def unit_bytes(unit: tuple[Layer, ...], rung: tuple[Format, ...], profile: BackendProfile) -> int:
+    return sum(stored_bytes(l, f, profile) for l, f in zip(unit, rung))
+
+
 def allocate_round_robin(layers: list[Layer], sensitivity: dict[str, float], budget_bytes: int, ladder: dict[str, list[Format]],
              rest_params: int, profile: BackendProfile, order: Order = Order.ascending, seed: int = 0,
              refill: bool = True) -> dict[str, Format]:
-    """Per-layer formats whose predicted size is <= budget_bytes (myQASR Algorithm 1 on a real ladder)."""
+    """Per-layer formats whose predicted size is <= budget_bytes (myQASR Algorithm 1 on a real ladder). A shared
+    table moves as one unit (`allocation_units`) with the sensitivity of its most sensitive use."""
     smallest, largest = size_range(layers, ladder, rest_params, profile)
     if budget_bytes < smallest:
         raise MyqasrError(f"budget-mb: {budget_bytes / 1e6:g} MB is below the smallest reachable size "
                           f"{floor_mb(smallest):.3f} MB for this model and ladder")
-    rungs = {l.name: layer_ladder(l, ladder) for l in layers}
-    level = {l.name: 0 for l in layers}
-    formats = {l.name: rungs[l.name][0] for l in layers}
+    units = {u[0].name: u for u in allocation_units(layers, profile)}
+    rungs = {name: unit_ladder(u, ladder) for name, u in units.items()}
+    level = {name: 0 for name in units}
+    formats = {l.name: f for name, u in units.items() for l, f in zip(u, rungs[name][0])}
     size = model_bytes(layers, formats, rest_params, profile)
-    visit = visit_order(layers, sensitivity, order, seed)
+    unit_sensitivity = {name: max(sensitivity[l.name] for l in u) for name, u in units.items()}
+    visit = [l.name for l in visit_order([u[0] for u in units.values()], unit_sensitivity, order, seed)]
 
-    def step(layer: Layer, delta: int) -> int:
-        old = formats[layer.name]
-        level[layer.name] += delta
-        formats[layer.name] = rungs[layer.name][level[layer.name]]
-        return layer_bytes(layer, formats[layer.name], profile) - layer_bytes(layer, old, profile)
+    def step(name: str, delta: int) -> int:
+        old = rungs[name][level[name]]
+        level[name] += delta
+        new = rungs[name][level[name]]
+        formats.update({l.name: f for l, f in zip(units[name], new)})
+        return unit_bytes(units[name], new, profile) - unit_bytes(units[name], old, profile)
 
-    last_round: list[Layer] = []
+    last_round: list[str] = []
     while size > budget_bytes:
         last_round = []
-        for layer in visit:
-            if level[layer.name] + 1 >= len(rungs[layer.name]):
+        for name in visit:
+            if level[name] + 1 >= len(rungs[name]):
                 continue
-            size += step(layer, +1)
-            last_round.append(layer)
+            size += step(name, +1)
+            last_round.append(name)
             if size <= budget_bytes:
                 break
     if refill:
-        for layer in reversed(last_round):
-            up = layer_bytes(layer, rungs[layer.name][level[layer.name] - 1], profile) - \
-                 layer_bytes(layer, formats[layer.name], profile)
+        for name in reversed(last_round):
+            up = unit_bytes(units[name], rungs[name][level[name] - 1], profile) - \
+                 unit_bytes(units[name], rungs[name][level[name]], profile)
             if size + up <= budget_bytes:
-                size += step(layer, -1)
+                size += step(name, -1)
     return formats
 
 
@@ -116,10 +152,10 @@ DP_BINS = 400_000          # resolution of the knapsack over bytes: at most this
 
 
 def smallest_step(layers: list[Layer], ladder: dict[str, list[Format]], profile: BackendProfile) -> int:
-    """The smallest number of bytes any layer gains or saves by moving one rung on its ladder."""
+    """The smallest number of bytes any allocation unit gains or saves by moving one rung on its ladder."""
     steps = []
-    for layer in layers:
-        sizes = [layer_bytes(layer, f, profile) for f in layer_ladder(layer, ladder)]
+    for unit in allocation_units(layers, profile):
+        sizes = [unit_bytes(unit, r, profile) for r in unit_ladder(unit, ladder)]
         steps += [a - b for a, b in zip(sizes, sizes[1:]) if a != b]
     return min(steps) if steps else 0
 
@@ -150,20 +186,23 @@ def allocate_min_cost(layers: list[Layer], costs: dict[str, dict[str, float]], b
     if budget_bytes < smallest:
         raise MyqasrError(f"budget-mb: {budget_bytes / 1e6:g} MB is below the smallest reachable size "
                           f"{floor_mb(smallest):.3f} MB for this model and ladder")
-    rungs = {l.name: layer_ladder(l, ladder) for l in layers}
+    units = allocation_units(layers, profile)
+    rungs = [unit_ladder(u, ladder) for u in units]
     if budget_bytes >= largest:
-        return {l.name: rungs[l.name][0] for l in layers}
+        return {l.name: f for u, r in zip(units, rungs) for l, f in zip(u, r[0])}
     capacity = budget_bytes - smallest
     bin_bytes = max(1, math.ceil(capacity / DP_BINS))
     n_bins = capacity // bin_bytes
-    # best[c]: least cost of the layers so far with exactly c bins above their smallest rungs (weights rounded up,
+    # best[c]: least cost of the units so far with exactly c bins above their smallest rungs (weights rounded up,
     # so a solution's true bytes never exceed its bins)
     best = np.full(n_bins + 1, np.inf)
     best[0] = 0.0
-    choice = np.zeros((len(layers), n_bins + 1), dtype=np.uint8)
-    for i, layer in enumerate(layers):
-        sizes = [layer_bytes(layer, f, profile) for f in rungs[layer.name]]
-        cost = rung_costs(layer, rungs[layer.name], costs)
+    choice = np.zeros((len(units), n_bins + 1), dtype=np.uint8)
+    unit_sizes = [[unit_bytes(u, r, profile) for r in ur] for u, ur in zip(units, rungs)]
+    for i, unit in enumerate(units):
+        sizes = unit_sizes[i]
+        member_costs = [rung_costs(l, [r[j] for r in rungs[i]], costs) for j, l in enumerate(unit)]
+        cost = [sum(c) for c in zip(*member_costs)]
         nxt = np.full_like(best, np.inf)
         for r, (size, c) in enumerate(zip(sizes, cost)):
             w = math.ceil((size - sizes[-1]) / bin_bytes)
@@ -176,18 +215,16 @@ def allocate_min_cost(layers: list[Layer], costs: dict[str, dict[str, float]], b
             choice[i, better] = r
         best = nxt
     step = smallest_step(layers, ladder, profile)
-    # the fill window, shrunk by the rounding the bins allow (n layers x 1 bin)
-    lo = math.ceil((capacity - step + len(layers) * bin_bytes) / bin_bytes)
+    # the fill window, shrunk by the rounding the bins allow (n units x 1 bin)
+    lo = math.ceil((capacity - step + len(units) * bin_bytes) / bin_bytes)
     window = best[max(lo, 0):]
     if lo <= n_bins and np.isfinite(window).any():
         c = max(lo, 0) + int(np.argmin(window))
     else:
         c = int(np.argmin(best))
     formats = {}
-    for i in range(len(layers) - 1, -1, -1):
-        layer = layers[i]
+    for i in range(len(units) - 1, -1, -1):
         r = int(choice[i, c])
-        formats[layer.name] = rungs[layer.name][r]
-        sizes = [layer_bytes(layer, f, profile) for f in rungs[layer.name]]
-        c -= math.ceil((sizes[r] - sizes[-1]) / bin_bytes)
-    return formats
+        formats.update({l.name: f for l, f in zip(units[i], rungs[i][r])})
+        c -= math.ceil((unit_sizes[i][r] - unit_sizes[i][-1]) / bin_bytes)
+    return {l.name: formats[l.name] for l in layers}

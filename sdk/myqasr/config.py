@@ -63,6 +63,12 @@ class Ladder(Choice):
     research = "research"        # the paper's any-width ladder, simulated only
 
 
+class Target(Choice):
+    """What the export writes, and so what the size model counts (the bytes a budget must cover)."""
+    module = "module"            # one `.pte` for the generic `Module.load(path)`: a tied table stored twice
+    asr_runner = "asr-runner"    # `.pte` + `.ptd` (ExecuTorch's `AsrModule(model, tokenizer, data, ...)`): stored once
+
+
 class Calibration(Choice):
     """How weight and activation scales are chosen (stage 3), all label-free."""
     minmax = "minmax"
@@ -116,6 +122,7 @@ class PlanConfig:
     group_size: int = 32                           # int4 group size
     calibration: Calibration = Calibration.minmax  # weight / activation scale choice
     seed: int = 0                                  # for order=random
+    target: Target = Target.module                 # one .pte (generic Module), or .pte + .ptd with the table once
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)       # noqa: E731 (frozen dataclass)
@@ -124,6 +131,7 @@ class PlanConfig:
         set_("order", Order.parse(self.order, "order"))
         set_("ladder", Ladder.parse(self.ladder, "ladder"))
         set_("calibration", Calibration.parse(self.calibration, "calibration"))
+        set_("target", Target.parse(self.target, "target"))
         set_("bits", parse_bits(self.bits))
         set_("group_size", positive_int(self.group_size, "group_size"))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -152,6 +160,6 @@ class PlanConfig:
 
 
 FIELD_CHOICES = {"allocator": Allocator.values(), "metric": Metric.values(), "order": Order.values(), "ladder": Ladder.values(),
-                 "calibration": Calibration.values()}
+                 "calibration": Calibration.values(), "target": Target.values()}
 FIELD_FORMS = {"bits": "comma-separated widths for --ladder research", "bits_default": "8,7,6,5,4,3,2",
                "group_size": "int4 group size", "seed": "seed of --order random"}

@@ -9,9 +9,10 @@ class Layer:
     """One quantizable layer. `name` is its module path in the PyTorch model (e.g. "model.encoder.layers.0.fc1").
 
     `tied_to` names an earlier layer whose fp32 weight is the same tensor (Whisper's proj_out shares the token
-    embedding). Tied layers are separate layers with their own statistic and format: the lookup and the output
-    projection are quantized independently from the shared fp32 weight, and each is stored in the file (XNNPACK
-    keeps the projection inside its delegate, the lookup outside it; a single-file program cannot share them).
+    embedding). Tied layers are separate layers with their own statistic. For a single `.pte` (target "module") each
+    has its own format and is stored (XNNPACK keeps the projection inside its delegate, the lookup outside it; one
+    file cannot share them). For `.pte` + `.ptd` (target "asr-runner") the table is stored once in the `.ptd`: the
+    allocators move the two as one unit (`myqasr.allocate.allocation_units`), with one rung and one set of scales.
     """
     name: str
     kind: str                      # "linear" | "conv1d" | "embedding"

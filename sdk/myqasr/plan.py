@@ -12,7 +12,7 @@ from .adapters import adapter_for, rest_params
 from .allocate import allocate_min_cost, allocate_round_robin, size_range, uniform
 from . import guard
 from .calibrate import calibrate_minmax
-from .config import Allocator, Calibration, Ladder, PlanConfig, positive_finite
+from .config import Allocator, Calibration, Ladder, PlanConfig, Target, positive_finite
 from .constants import SAMPLE_RATE
 from .errors import MyqasrError
 from .formats import get_ladder
@@ -59,16 +59,19 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     return stats
 
 
-def profile_for(ladder: Ladder) -> BackendProfile:
-    """The size accounting of a ladder: real XNNPACK bytes, or the paper's b bits per weight."""
-    return PROFILES["research" if ladder == Ladder.research else "xnnpack"]
+def profile_for(ladder: Ladder, target: Target = Target.module) -> BackendProfile:
+    """The size accounting of a ladder: real XNNPACK bytes (of one `.pte`, or of `.pte` + `.ptd` with a tied table
+    stored once for the asr-runner target), or the paper's b bits per weight (simulated only, no target)."""
+    if ladder == Ladder.research:
+        return PROFILES["research"]
+    return PROFILES["xnnpack-shared" if Target.parse(target, "target") == Target.asr_runner else "xnnpack"]
 
 
 def model_parts(loaded, config: PlanConfig = PlanConfig()):
     """(layers, ladder, rest_params, size profile) of a loaded model under a config: what allocation works on."""
     layers = adapter_for(loaded.arch, loaded.processor).layers(loaded.model)
     ladder = get_ladder(config.ladder, config.group_size, config.bits)
-    return layers, ladder, rest_params(loaded.model, layers), profile_for(config.ladder)
+    return layers, ladder, rest_params(loaded.model, layers), profile_for(config.ladder, config.target)
 
 
 def reachable_bytes(loaded, config: PlanConfig = PlanConfig()) -> tuple[int, int]:
@@ -148,6 +151,8 @@ def assemble_scheme(loaded, stats: Statistics, config: PlanConfig, layers, forma
     sensitivity = stats.metric(config.metric)
     weight_scales = {f"{l.name}.weight_scale": storable_scale(weight_scales[f"{l.name}.weight_scale"], formats[l.name])
                      for l in layers if formats[l.name].quantized}
+    if profile.shared_table:
+        weight_scales = shared_table_scales(layers, formats, weight_scales)
     evidence = ("median", "mean", "abs_max", "std", "input_abs_max")
     plans = [LayerPlan(l, formats[l.name], float(sensitivity[l.name]),
                        {**{k: stats.layers[l.name][k] for k in evidence},
@@ -159,6 +164,47 @@ def assemble_scheme(loaded, stats: Statistics, config: PlanConfig, layers, forma
                   predicted_bytes=model_bytes(layers, formats, rest, profile), rest_params=rest,
                   budget_bytes=budget, allocation=allocation,
                   calibration={"method": config.calibration.value}, clips=stats.clips)
+
+
+def shared_table_scales(layers, formats, weight_scales: dict) -> dict:
+    """One stored table has one set of integers and scales: a table and the layer tied to it (Whisper's lookup and
+    proj_out) both take the tied layer's scales, the output projection's, which the searched calibrations fit to the
+    logits (the lookup is min-max only). Same bits, same fp32 weight, same scales: the same integers."""
+    out = dict(weight_scales)
+    for l in layers:
+        if l.tied_to and formats[l.name].quantized:
+            out[f"{l.tied_to}.weight_scale"] = out[f"{l.name}.weight_scale"].clone()
+    return out
+
+
+def scheme_target(scheme: Scheme) -> Target:
+    """The target a scheme was planned for (schemes written before targets existed: one `.pte`)."""
+    return Target.parse(scheme.allocation.get("target", Target.module.value), "scheme: target")
+
+
+def check_shared_table(scheme: Scheme, source: str = "scheme") -> None:
+    """An asr-runner scheme stores each tied table once: the table and the layer tied to it must have the same bits,
+    granularity and scales (else the export would hold two tables and outgrow its budget). One MyqasrError line."""
+    if scheme_target(scheme) != Target.asr_runner:
+        return
+    plans = {p.name: p for p in scheme.layers}
+    for p in scheme.layers:
+        table = plans.get(p.layer.tied_to) if p.layer.tied_to else None
+        if table is None:
+            continue
+        a, b = table.format, p.format
+        same = (a.bits, a.granularity, a.group_size) == (b.bits, b.granularity, b.group_size)
+        if same and a.quantized:
+            sa, sb = scheme.weight_scales.get(table.weight_scale_key), scheme.weight_scales.get(p.weight_scale_key)
+            same = sa is not None and sb is not None and sa.shape == sb.shape and bool((sa == sb).all())
+        if not same:
+            raise MyqasrError(f"{source}: target asr-runner stores {table.name} once for {p.name}, but the two have "
+                              f"different formats or scales ({a.name}, {b.name}); plan again with --target asr-runner")
+
+
+def scheme_profile(scheme: Scheme) -> BackendProfile:
+    """The size accounting a scheme was planned with."""
+    return profile_for(Ladder.research if scheme.backend == "research" else Ladder.xnnpack, scheme_target(scheme))
 
 
 def calibrate_scales(loaded, layers, formats, stats, method: Calibration, clips, progress: bool, cache: dict):
