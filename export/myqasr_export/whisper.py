@@ -288,16 +288,16 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
 def export_programs(qmodel: nn.Module, preprocessor: nn.Module, max_cache_len: int) -> dict:
     """torch.export every method of a (quantized) Whisper model: {method: ExportedProgram}.
 
-    Non-strict tracing (Python runs the modules, no bytecode analysis): the same graphs as strict mode for these
-    plain modules, traced in 7 s instead of 18 s (benchmarks/results/perf_findings.md)."""
+    Strict tracing: non-strict tracing is faster (7 s instead of 18 s) but lifts every parameter of the wrapped model
+    into every method, so the encoder method then carries the decoder's token table too (11 MB, measured)."""
     n_mels = qmodel.config.num_mel_bins
     frames = 2 * qmodel.config.max_source_positions
     with torch.no_grad():
-        pre = torch.export.export(preprocessor, (torch.zeros(WHISPER_N_SAMPLES),), strict=False)
-        enc = torch.export.export(EncoderWrapper(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=False)
+        pre = torch.export.export(preprocessor, (torch.zeros(WHISPER_N_SAMPLES),), strict=True)
+        enc = torch.export.export(EncoderWrapper(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=True)
         kv = cross_kv(qmodel, torch.zeros(1, frames // 2, qmodel.config.d_model))      # example K/V: shapes only
         token, position = torch.tensor([[0]], dtype=torch.long), torch.tensor([0], dtype=torch.long)
-        dec = torch.export.export(TextDecoder(qmodel, max_cache_len).eval(), (token, position, *kv), strict=False)
+        dec = torch.export.export(TextDecoder(qmodel, max_cache_len).eval(), (token, position, *kv), strict=True)
     return {"preprocessor": pre, "encoder": enc, "text_decoder": dec}
 
 
@@ -331,7 +331,9 @@ def export_whisper(model: nn.Module, scheme: Scheme, *, feature_extractor=None,
     shared_table (the asr-runner target): the token table that the lookup and proj_out share is stored once, in the
     program's external data (`.ptd`, tag TABLE_TAG)."""
     qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True, shared_table=shared_table)
-    delegate_layer_norms(use_encoder_attention(qmodel))       # one XNNPACK subgraph per method, no expand_copy
+    use_encoder_attention(qmodel)                     # the encoder in one XNNPACK subgraph: no expand_copy,
+    delegate_layer_norms(qmodel.model.encoder)        # no portable layer norm (the decoder's stay: delegating
+                                                      # them stops the shared table's de-duplication)
     programs = export_programs(qmodel, preprocessor_for(model, feature_extractor),
                                max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
     if not shared_table:
