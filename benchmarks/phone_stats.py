@@ -36,8 +36,7 @@ def measure(pte: str | None) -> dict:
     from myqasr_export.statsprogram import export_statistics_program
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from phone_stats_fixtures import host_pass
-    from test_phone_stats import _allocations, _budgets
+    from phone_stats_fixtures import budgets_mb, default_allocations, host_pass
 
     torch.set_num_threads(THREADS)
     loaded = load_model()
@@ -78,8 +77,8 @@ def measure(pte: str | None) -> dict:
                            for n in host.layers) for k in KEYS}
     out["counts_equal"] = sum(phone.layers[n]["count"] == host.layers[n]["count"] for n in host.layers)
     out["layers"] = len(host.layers)
-    budgets = _budgets(loaded)
-    a, b = _allocations(loaded, phone, budgets), _allocations(loaded, host, budgets)
+    budgets = budgets_mb(loaded)
+    a, b = default_allocations(loaded, phone, budgets), default_allocations(loaded, host, budgets)
     out["budgets_mb"] = budgets
     out["identical_allocations"] = sum(x == y for x, y in zip(a, b))
     return out

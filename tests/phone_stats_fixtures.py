@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "android_demo" / "app" / "src" / "test" / "resources" / "fixtures" / "phonestats"
 SAMPLE_CLIPS = 2
+BUDGETS = 5                  # budgets at which the default plan must allocate identically
 
 
 def host_pass(loaded, clips):
@@ -51,6 +52,27 @@ def write_set(pte: Path, clips, host, out: Path):
     (out / "host.json").write_text(json.dumps({"clips": host.clips["count"], "seconds": host.clips["seconds"],
                                                "layers": host.layers}, indent=0) + "\n")
     return twin
+
+
+def default_allocations(loaded, stats, budgets) -> list[dict]:
+    from myqasr.allocate import allocate_round_robin
+    from myqasr.config import PlanConfig
+    from myqasr.plan import model_parts
+    from myqasr.size import MB
+
+    config = PlanConfig()
+    layers, ladder, rest, profile = model_parts(loaded, config)
+    return [{k: f.name for k, f in allocate_round_robin(layers, stats.metric(config.metric), round(b * MB), ladder,
+                                                          rest, profile, config.order, config.seed).items()}
+            for b in budgets]
+
+
+def budgets_mb(loaded) -> list[float]:
+    from myqasr.plan import uniform_bytes
+    from myqasr.size import MB
+
+    lo, hi = uniform_bytes(loaded, 2), uniform_bytes(loaded, 1)
+    return [round((lo + (hi - lo) * i / (BUDGETS - 1)) / MB + 0.01, 3) for i in range(BUDGETS)]
 
 
 def main(out: Path = COMMITTED) -> None:

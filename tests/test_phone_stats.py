@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phone_stats_fixtures import COMMITTED, SAMPLE_CLIPS, host_pass, write_set
+from phone_stats_fixtures import COMMITTED, SAMPLE_CLIPS, budgets_mb, default_allocations, host_pass, write_set
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_TESTS = ROOT / "android_demo" / "scripts" / "run_unit_tests.sh"
 MEDIAN_TOL, RANGE_TOL = 0.01, 1e-3
-BUDGETS = 5
 
 
 def _write_wav(path: Path, audio: np.ndarray) -> None:
@@ -49,27 +48,6 @@ def _check_close(phone, host) -> dict:
     assert worst["median"][0] <= MEDIAN_TOL, worst
     assert all(worst[k][0] <= RANGE_TOL for k in ("abs_max", "input_abs_max", "mean", "std")), worst
     return worst
-
-
-def _allocations(loaded, stats, budgets_mb) -> list[dict]:
-    from myqasr.allocate import allocate_round_robin
-    from myqasr.config import PlanConfig
-    from myqasr.plan import model_parts
-    from myqasr.size import MB
-
-    config = PlanConfig()
-    layers, ladder, rest, profile = model_parts(loaded, config)
-    return [{k: f.name for k, f in allocate_round_robin(layers, stats.metric(config.metric), round(b * MB), ladder,
-                                                          rest, profile, config.order, config.seed).items()}
-            for b in budgets_mb]
-
-
-def _budgets(loaded) -> list[float]:
-    from myqasr.plan import uniform_bytes
-    from myqasr.size import MB
-
-    lo, hi = uniform_bytes(loaded, 2), uniform_bytes(loaded, 1)
-    return [round((lo + (hi - lo) * i / (BUDGETS - 1)) / MB + 0.01, 3) for i in range(BUDGETS)]
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +105,8 @@ def test_java_file_from_tiny_en_runtime_outputs_matches_the_host_pass(embedded, 
     assert phone.weights_sha256 == embedded.weights_sha256 and phone.clips["count"] == SAMPLE_CLIPS
     assert phone.costs == {}
     _check_close(phone, host)
-    budgets = _budgets(embedded)
-    assert _allocations(embedded, phone, budgets) == _allocations(embedded, host, budgets)
+    budgets = budgets_mb(embedded)
+    assert default_allocations(embedded, phone, budgets) == default_allocations(embedded, host, budgets)
     # the committed host numbers are still what the host pass computes (else refresh the fixtures)
     committed = __import__("json").loads((COMMITTED / "host.json").read_text())["layers"]
     assert max(abs(committed[n]["median"] - host.layers[n]["median"]) / host.layers[n]["median"]
@@ -140,7 +118,7 @@ def test_plan_reads_the_phone_file_without_clips(embedded, session_model, java_f
     from myqasr.scheme import load_scheme
 
     out = tmp_path / "scheme.json"
-    budget = _budgets(embedded)[2]
+    budget = budgets_mb(embedded)[2]
     assert main(["plan", "--stats", str(java_files["tinyen"]), "--budget-mb", str(budget), "--out", str(out)]) == 0
     assert "computed on a phone" in capsys.readouterr().out
     assert load_scheme(out).predicted_bytes <= budget * 1e6
@@ -164,9 +142,9 @@ def test_live_program_java_and_host_flow_on_a_tiny_whisper(tiny, tiny_set, java_
     _check_close(phone, tiny["host"])
     _check_close(twin, tiny["host"])
     loaded = tiny["loaded"]
-    budgets = _budgets(loaded)
-    host_alloc = _allocations(loaded, tiny["host"], budgets)
-    assert _allocations(loaded, phone, budgets) == host_alloc
+    budgets = budgets_mb(loaded)
+    host_alloc = default_allocations(loaded, tiny["host"], budgets)
+    assert default_allocations(loaded, phone, budgets) == host_alloc
     assert len({tuple(sorted(a.items())) for a in host_alloc}) > 2, "the budgets must give different allocations"
     # the host flow after the phone: personalize from the phone's file, verified .pte
     out = tmp_path / "model.pte"

@@ -126,10 +126,8 @@ def call_fixture(rows, hist, moments) -> dict:
 
 def write_call_fixtures(out_dir: Path, clip_index: int, calls) -> list[Path]:
     """clip<i>.encoder.json.gz and clip<i>.decoder.json.gz (the clip's decoder steps summed)."""
-    enc = [c for c in calls if c[0] == calls[0][0]][:1]
-    dec = calls[1:]
     paths = []
-    for part, group in (("encoder", enc), ("decoder", dec)):
+    for part, group in (("encoder", calls[:1]), ("decoder", calls[1:])):
         path = Path(out_dir) / f"clip{clip_index}.{part}.json.gz"
         text = json.dumps(call_fixture(*merged_call(group)), separators=(",", ":"))
         path.write_bytes(gzip.compress(text.encode(), mtime=0))
