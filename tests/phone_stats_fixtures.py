@@ -55,6 +55,7 @@ def write_set(pte: Path, clips, host, out: Path):
 
 
 def default_allocations(loaded, stats, budgets) -> list[dict]:
+    """{layer: format} of the default plan's allocation (the paper's walk on the medians) at each budget (MB)."""
     from myqasr.allocate import allocate_round_robin
     from myqasr.config import PlanConfig
     from myqasr.plan import model_parts
@@ -68,6 +69,7 @@ def default_allocations(loaded, stats, budgets) -> list[dict]:
 
 
 def budgets_mb(loaded) -> list[float]:
+    """BUDGETS budgets from the all-int4 to the all-int8 size of the model (MB, just above each end)."""
     from myqasr.plan import uniform_bytes
     from myqasr.size import MB
 
