@@ -45,6 +45,8 @@ class StatsPteModel(PteModel):
 
 class StatsRunner:
     def __init__(self, pte, threads: int | None = None):
+        if not Path(pte).is_file():
+            raise MyqasrError(f"{pte}: no such .pte file")
         self.contract = load_contract(pte)
         self.model = StatsPteModel(pte, threads)
         if set(self.model.methods) != {"preprocessor", "encoder", "text_decoder"}:
