@@ -155,6 +155,10 @@ def statistics_from_partials(layer_names: list[str], partials, *, model_id: str,
     """Stream partial statistics into statistics, in fixed memory whatever the number of clips: `partials` yields
     (row layer names, hist [rows, N_BINS], moments [rows, len(PARTIAL_MOMENTS)]), e.g. one per call of the phone's
     statistics program. The Python twin of the app's `core/PhoneStats.java`."""
+    try:
+        provenance = check_provenance(provenance)
+    except ValueError as e:
+        raise MyqasrError(str(e)) from None
     streams = {name: StreamingStats() for name in layer_names}
     for rows, hist, moments in partials:
         hist, moments = np.asarray(hist), np.asarray(moments)
@@ -167,7 +171,7 @@ def statistics_from_partials(layer_names: list[str], partials, *, model_id: str,
         for i, name in enumerate(rows):
             streams[name].add_partial(hist[i], moments[i])
     return Statistics(model_id, weights_sha256, clips, {k: s.summary() for k, s in streams.items()},
-                      {k: s.hist.numpy() for k, s in streams.items()}, {}, check_provenance(provenance))
+                      {k: s.hist.numpy() for k, s in streams.items()}, {}, provenance)
 
 
 def check_provenance(p) -> dict:
