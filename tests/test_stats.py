@@ -50,9 +50,44 @@ def test_statistics_file_roundtrip(tmp_path):
     save_statistics(stats, tmp_path / "s.safetensors")
     back = load_statistics(tmp_path / "s.safetensors")
     assert back.layers == stats.layers and back.clips == stats.clips and back.weights_sha256 == "abc"
-    assert back.costs == stats.costs
+    assert back.costs == stats.costs and back.provenance == {"computed_on": "host"}
     assert np.array_equal(back.histograms["l"], stats.histograms["l"])
     assert back.metric("median") == {"l": s.summary()["median"]}
+
+
+def test_partials_of_split_data_add_up_to_the_whole(tmp_path):
+    """The phone's contract: per-call partials (fixed bins, sums, extremes) merged give the one-pass statistics;
+    a phone file (version 4) has provenance and no costs, and a version 3 host file still reads."""
+    from myqasr.stats import PARTIAL_MOMENTS, statistics_from_partials
+
+    y = torch.randn(5000) * 3
+    whole = StreamingStats()
+    whole.update(y)
+    calls = []
+    for part in (y[:1234], y[1234:]):
+        s = StreamingStats()
+        s.update(part)
+        calls.append((["l"], s.hist.numpy()[None], np.array([[s.count, s.sum_abs, s.sum_sq, s.max, s.min, 0.0]])))
+    assert len(PARTIAL_MOMENTS) == 6
+    merged = statistics_from_partials(["l"], calls, model_id="m", weights_sha256="w", clips={"count": 2, "seconds": 1},
+                                      provenance={"computed_on": "phone", "app": "test"})
+    assert merged.layers["l"]["median"] == whole.summary()["median"]
+    assert merged.layers["l"]["count"] == 5000 and merged.layers["l"]["abs_max"] == whole.summary()["abs_max"]
+    assert abs(merged.layers["l"]["std"] - whole.summary()["std"]) < 1e-9
+    save_statistics(merged, tmp_path / "phone.safetensors")
+    back = load_statistics(tmp_path / "phone.safetensors")
+    assert back.provenance == {"computed_on": "phone", "app": "test"} and back.costs == {}
+    from myqasr.errors import MyqasrError
+    with pytest.raises(MyqasrError, match="computed_on must be one of host, phone"):
+        statistics_from_partials(["l"], calls, model_id="m", weights_sha256="w", clips={}, provenance={})
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+    with safe_open(str(tmp_path / "phone.safetensors"), "np") as f:
+        meta = dict(f.metadata())
+    meta.pop("provenance")
+    save_file(load_file(str(tmp_path / "phone.safetensors")), str(tmp_path / "v3.safetensors"),
+              metadata={**meta, "version": "3", "costs": "{}"})
+    assert load_statistics(tmp_path / "v3.safetensors").provenance == {"computed_on": "host"}
 
 
 # ---- statistics files: what they record, and the files that are refused ------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # JUnit tests of the Android-free core on the host JVM (the same tests Gradle runs as testDebugUnitTest).
 # Needs a JDK and Debian's junit4 + junit5 (scripts/fetch_tools.sh). Prints "N passed, N failed" last.
-# MYQASR_ANDROID_FIXTURES=DIR points the parity tests at other fixtures (tests/test_android_parity.py does).
+# MYQASR_ANDROID_FIXTURES=DIR points the parity tests at other fixtures (tests/test_android_parity.py does);
+# MYQASR_PHONE_STATS_OUT / MYQASR_PHONE_STATS_FIXTURES: see PhoneStatsTest (tests/test_phone_stats.py sets them).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 for f in "$JUNIT_CONSOLE" "$JUNIT4_JAR" "$HAMCREST_JAR"; do require_file "$f"; done
 
@@ -16,6 +17,9 @@ javac -J-XX:TieredStopAtLevel=1 --release 8 -encoding UTF-8 -Xlint:all -Xlint:-o
 
 props=()
 if [ -n "${MYQASR_ANDROID_FIXTURES:-}" ]; then props+=("-Dmyqasr.fixtures=$MYQASR_ANDROID_FIXTURES"); fi
+# tests/test_phone_stats.py: where PhoneStatsTest writes its statistics files, and one more fixture set to aggregate
+if [ -n "${MYQASR_PHONE_STATS_OUT:-}" ]; then props+=("-Dmyqasr.phonestats.out=$MYQASR_PHONE_STATS_OUT"); fi
+if [ -n "${MYQASR_PHONE_STATS_FIXTURES:-}" ]; then props+=("-Dmyqasr.phonestats.fixtures=$MYQASR_PHONE_STATS_FIXTURES"); fi
 set +e
 java -XX:TieredStopAtLevel=1 "${props[@]}" -jar "$JUNIT_CONSOLE" --disable-banner --details=summary \
   --details-theme=ascii --class-path "$OUT/classes:$TEST_RES:$CP" --scan-classpath "$OUT/classes" \

@@ -4,8 +4,11 @@
     myqasr run model.pte CLIPS... [--threads N]
     myqasr personalize --clips DIR --budget-mb 40 --out model.pte    # the whole job, verified
     myqasr fleet --users USERS/ --budget-mb 40 30 --out OUT/          # many users x budgets, on Ray
+    myqasr export-stats --out stats.pte                               # the statistics program for the phone
+    myqasr phone-stats stats.pte --clips DIR --out phone.stats        # what the phone computes, on the host
 
-Argument parsing only: the work is done by `myqasr_export.exporter`, `.runner`, `.personalize` and `.fleet`.
+Argument parsing only: the work is done by `myqasr_export.exporter`, `.runner`, `.personalize`, `.fleet`,
+`.statsprogram` and `.phonestats`.
 """
 from __future__ import annotations
 
@@ -74,6 +77,34 @@ def cmd_personalize(a) -> int:
     return 0
 
 
+def cmd_export_stats(a) -> int:
+    from myqasr.fileio import check_output_path
+    from myqasr.models import load_model
+
+    from .statsprogram import export_statistics_program
+
+    check_output_path(a.out, ".pte")
+    report = export_statistics_program(load_model(a.model), a.out)
+    print(report.summary())
+    return 0
+
+
+def cmd_phone_stats(a) -> int:
+    from myqasr.audio import load_clips
+    from myqasr.fileio import check_output_path
+    from myqasr.stats import save_statistics
+
+    from .phonestats import phone_statistics
+
+    set_threads(a.threads)
+    out = check_output_path(a.out)
+    clips = load_clips(a.clips or sample_clips("calib"))
+    stats = phone_statistics(a.pte, clips, threads=a.threads)
+    save_statistics(stats, out)
+    print(f"wrote {out} (computed_on phone: {len(clips)} clips, {stats.clips['seconds']} s; no audio, no text)")
+    return 0
+
+
 def cmd_fleet(a) -> int:
     from .fleet import fleet, format_summary
 
@@ -133,6 +164,19 @@ def add_export_parsers(sub) -> None:
     p.add_argument("--keep-failed", action="store_true", help="if verification fails, keep the model as "
                    "<name>.failed.pte for inspection (never under the requested name)")
     p.set_defaults(func=cmd_personalize)
+
+    p = sub.add_parser("export-stats", help="export the statistics program a phone runs on its user's clips")
+    p.add_argument("--out", required=True, help="output .pte (.vocab.json and .layers.json beside it)")
+    p.add_argument("--model", default=None, help="Hugging Face id or local dir (default: embedded whisper tiny.en)")
+    p.set_defaults(func=cmd_export_stats)
+
+    p = sub.add_parser("phone-stats", help="run the statistics program on clips with the host runtime, as the "
+                       "phone does, and write the statistics file the phone would send")
+    p.add_argument("pte", help="the statistics program from `myqasr export-stats`")
+    p.add_argument("--clips", default=None, help="recordings (default: the bundled sample user's calibration clips)")
+    p.add_argument("--out", required=True, help="statistics file (for `myqasr plan|personalize --stats`)")
+    p.add_argument("--threads", type=int, default=None, help="XNNPACK threads (default: runtime default)")
+    p.set_defaults(func=cmd_phone_stats)
 
     add_fleet_parser(sub)
 

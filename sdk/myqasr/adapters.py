@@ -138,15 +138,26 @@ class WhisperAdapter:
         logits = model(input_features=feats, decoder_input_ids=ids[:-1].reshape(1, -1)).logits[0]
         return F.cross_entropy(logits[1:].float(), ids[2:], reduction="sum"), max(len(ids) - 2, 0)
 
+    @staticmethod
+    def padding_axis(name: str, is_input: bool) -> tuple[int, str]:
+        """(axis, length) of a layer's input or output that padding can fill: the log-mel frames ("mel") of the
+        convs, the encoder positions ("enc") of the encoder and of the cross-attention K/V projections, the decoder
+        positions ("tokens") of every other decoder layer (no padding on the host: one clip's transcript per pass;
+        the phone's statistics program pads the transcript to a fixed length, `myqasr_export.statsprogram`)."""
+        if name.endswith("encoder.conv1"):
+            return -1, "mel"
+        if name.endswith("encoder.conv2"):
+            return -1, "mel" if is_input else "enc"
+        if ".encoder." in f".{name}" or "encoder_attn.k_proj" in name or "encoder_attn.v_proj" in name:
+            return 1, "enc"
+        return 1, "tokens"
+
     def trim(self, name: str, t: torch.Tensor, ctx: dict, is_input: bool) -> torch.Tensor:
         """Drop the zero-padded part of the 30 s window (the clip only fills `ctx` frames of it)."""
-        if name.endswith("encoder.conv1"):
-            return t[..., :ctx["mel"]]
-        if name.endswith("encoder.conv2"):
-            return t[..., :ctx["mel"]] if is_input else t[..., :ctx["enc"]]
-        if ".encoder." in f".{name}" or "encoder_attn.k_proj" in name or "encoder_attn.v_proj" in name:
-            return t[:, :ctx["enc"]]
-        return t
+        axis, key = self.padding_axis(name, is_input)
+        if key not in ctx:
+            return t
+        return t[..., :ctx[key]] if axis == -1 else t[:, :ctx[key]]
 
 
 class Wav2Vec2Adapter:

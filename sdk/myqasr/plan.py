@@ -121,8 +121,9 @@ def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig 
         formats = {l.name: ladder[l.kind][0] for l in layers}
     elif config.allocator == Allocator.knapsack:
         if not stats.costs:
-            raise MyqasrError("statistics: hold no format costs (made by an older myqasr or without a cost pass); "
-                              "recompute them with `myqasr stats`, or use --allocator myqasr")
+            raise MyqasrError(f"statistics: hold no format costs (computed on the "
+                              f"{stats.provenance.get('computed_on', 'host')}: the cost pass needs a backward pass); "
+                              "compute costs on the host with `myqasr stats --clips ...`, or use --allocator myqasr")
         formats = allocate_min_cost(layers, stats.costs, budget, ladder, rest, profile)
     else:
         formats = allocate_round_robin(layers, stats.metric(config.metric), budget, ladder, rest, profile,
@@ -256,6 +257,10 @@ def statistics_for(loaded, clips, stats_path=None, progress: bool = True,
         if stats.weights_sha256 and stats.weights_sha256 != loaded.weights_sha256:
             raise MyqasrError(f"{stats_path}: computed on other weights than model {loaded.model_id!r}; "
                               "delete it or give another --stats path")
+        if stats.provenance.get("computed_on") == "phone":   # the audio stayed on the phone: no clip hash to match
+            print(f"using statistics {stats_path} computed on a phone ({stats.clips.get('count')} clips, "
+                  f"{stats.clips.get('seconds')} s); clips given here serve only the verification and evaluation")
+            return stats
         given = clips_info(clips)
         if stats.clips.get("sha256") != given["sha256"]:
             raise MyqasrError(f"{stats_path}: computed on another clip set ({stats.clips.get('count')} clips, "

@@ -57,6 +57,20 @@ class StreamingStats:
         self.max = max(self.max, float(y.max()))
         self.min = min(self.min, float(y.min()))
 
+    def add_partial(self, hist, moments) -> None:
+        """Add one clip's partial statistics as the phone's statistics program returns them (PARTIAL_MOMENTS):
+        the same fixed bins, so histograms and sums add up; extremes take the max / min."""
+        m = dict(zip(PARTIAL_MOMENTS, (float(v) for v in moments)))
+        if m["count"] <= 0:
+            return
+        self.hist += torch.as_tensor(np.asarray(hist, dtype=np.float64))
+        self.count += int(round(m["count"]))
+        self.sum_abs += m["sum_abs"]
+        self.sum_sq += m["sum_sq"]
+        self.max = max(self.max, m["max"])
+        self.min = min(self.min, m["min"])
+        self.input_abs_max = max(self.input_abs_max, m["input_abs_max"])
+
     def update_input(self, x: torch.Tensor) -> None:
         if x.numel():
             self.input_abs_max = max(self.input_abs_max, float(x.detach().abs().max()))
@@ -100,6 +114,7 @@ class Statistics:
     layers: dict[str, dict]           # name -> summary (see StreamingStats.summary)
     histograms: dict[str, np.ndarray] | None = None
     costs: dict[str, dict[str, float]] = field(default_factory=dict)   # layer -> {format name: cost} (myqasr.cost)
+    provenance: dict = field(default_factory=lambda: {"computed_on": "host"})   # where and by what (see PROVENANCE)
 
     def metric(self, name: Metric) -> dict[str, float]:
         key = Metric.parse(name, "metric").value
@@ -125,7 +140,45 @@ def release_freed_memory() -> None:
 
 
 _libc = None
-STATS_VERSION = "3"     # 2: a tied output projection is a layer of its own; 3: per-layer format costs
+# 2: a tied output projection is a layer of its own; 3: per-layer format costs; 4: `provenance` (where the statistics
+# were computed), costs optional (a phone computes no cost pass: `--allocator knapsack` then asks for host costs).
+STATS_VERSION = "4"
+READABLE_VERSIONS = ("3", "4")
+COMPUTED_ON = ("host", "phone")
+# One clip's partial statistics per layer, as the phone's statistics program returns them (columns of its
+# `moments` output, next to a histogram of N_BINS counts on the bins above): they add up over clips.
+PARTIAL_MOMENTS = ("count", "sum_abs", "sum_sq", "max", "min", "input_abs_max")
+
+
+def statistics_from_partials(layer_names: list[str], partials, *, model_id: str, weights_sha256: str, clips: dict,
+                             provenance: dict) -> Statistics:
+    """Stream partial statistics into statistics, in fixed memory whatever the number of clips: `partials` yields
+    (row layer names, hist [rows, N_BINS], moments [rows, len(PARTIAL_MOMENTS)]), e.g. one per call of the phone's
+    statistics program. The Python twin of the app's `core/PhoneStats.java`."""
+    try:
+        provenance = check_provenance(provenance)
+    except ValueError as e:
+        raise MyqasrError(str(e)) from None
+    streams = {name: StreamingStats() for name in layer_names}
+    for rows, hist, moments in partials:
+        hist, moments = np.asarray(hist), np.asarray(moments)
+        if hist.shape != (len(rows), N_BINS) or moments.shape != (len(rows), len(PARTIAL_MOMENTS)):
+            raise MyqasrError(f"partials: expected [{len(rows)}, {N_BINS}] and [{len(rows)}, {len(PARTIAL_MOMENTS)}], "
+                              f"got {list(hist.shape)} and {list(moments.shape)}")
+        unknown = [r for r in rows if r not in streams]
+        if unknown:
+            raise MyqasrError(f"partials: layer {unknown[0]} is not a layer of {model_id}")
+        for i, name in enumerate(rows):
+            streams[name].add_partial(hist[i], moments[i])
+    return Statistics(model_id, weights_sha256, clips, {k: s.summary() for k, s in streams.items()},
+                      {k: s.hist.numpy() for k, s in streams.items()}, {}, provenance)
+
+
+def check_provenance(p) -> dict:
+    """Where statistics came from: {"computed_on": "host" | "phone", ...}; a ValueError names the problem."""
+    if not isinstance(p, dict) or p.get("computed_on") not in COMPUTED_ON:
+        raise ValueError(f"provenance: computed_on must be one of {', '.join(COMPUTED_ON)}")
+    return p
 
 
 def save_statistics(stats: Statistics, path) -> None:
@@ -134,7 +187,9 @@ def save_statistics(stats: Statistics, path) -> None:
 
     meta = {"format": "myqasr-stats", "version": STATS_VERSION, "model_id": stats.model_id,
             "weights_sha256": stats.weights_sha256, "clips": json.dumps(stats.clips),
-            "layers": json.dumps(stats.layers), "costs": json.dumps(stats.costs)}
+            "layers": json.dumps(stats.layers), "provenance": json.dumps(check_provenance(stats.provenance))}
+    if stats.costs:
+        meta["costs"] = json.dumps(stats.costs)
     hists = {k: v.astype(np.float64) for k, v in (stats.histograms or {}).items()} or {"_empty": np.zeros(0)}
     write_atomic(path, save(hists, metadata=meta))
 
@@ -148,13 +203,18 @@ def load_statistics(path) -> Statistics:
             meta = f.metadata() or {}
         if meta.get("format") != "myqasr-stats":
             raise ValueError("not a myqasr statistics file")
-        if meta.get("version") != STATS_VERSION:
-            raise ValueError(f"statistics version {meta.get('version')}, this myqasr reads version {STATS_VERSION}: "
-                             "recompute them with `myqasr stats`")
+        version = meta.get("version")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"statistics version {version}, this myqasr reads versions "
+                             f"{', '.join(READABLE_VERSIONS)}: recompute them with `myqasr stats`")
+        if version == "3" and "costs" not in meta:
+            raise ValueError("statistics version 3 without costs")
+        provenance = {"computed_on": "host"} if version == "3" else json.loads(meta["provenance"])
         hists = load_file(str(path))
         hists.pop("_empty", None)
         return Statistics(meta["model_id"], meta["weights_sha256"], json.loads(meta["clips"]),
-                          json.loads(meta["layers"]), hists, check_costs(json.loads(meta.get("costs", "{}"))))
+                          json.loads(meta["layers"]), hists, check_costs(json.loads(meta.get("costs", "{}"))),
+                          check_provenance(provenance))
     except FileNotFoundError:
         raise MyqasrError(f"{path}: statistics file not found") from None
     except Exception as e:  # safetensors raises several types for a damaged file
