@@ -47,7 +47,7 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
                 keep_failed: bool = False) -> PersonalizeResult:
     from myqasr.config import PlanConfig
     from myqasr.evaluate import transcribe, wer
-    from myqasr.plan import check_budgets, compute_statistics, plan
+    from myqasr.plan import check_budgets, compute_statistics, needs_costs, plan
     from myqasr.scheme import save_scheme
     from myqasr.simulate import simulate
 
@@ -65,7 +65,7 @@ def personalize(loaded, clips, budget_mb: float, out_path, *, config=None, stats
     candidate = out.with_name(f".{out.name[:-4]}.unverified.pte")
     timings = {}
     t = time.perf_counter()
-    stats = stats or compute_statistics(loaded, clips, progress=progress, config=config)
+    stats = stats or compute_statistics(loaded, clips, progress=progress, config=config, costs=needs_costs(config))
     timings["statistics_s"] = time.perf_counter() - t
     budget = int(round(budget_mb * MB))
     target = budget

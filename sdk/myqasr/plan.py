@@ -32,9 +32,10 @@ def clips_info(clips) -> dict:
             "sha256": clips_hash(clips)}
 
 
-def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig = PlanConfig()) -> Statistics:
+def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig = PlanConfig(),
+                       costs: bool = True) -> Statistics:
     """The full-precision model over the user's clips: its own greedy transcripts, one forward-only statistics pass
-    (the paper's stage 1) and one forward + backward cost pass pricing every format of `config`'s ladder.
+    (the paper's stage 1) and, with `costs`, one forward + backward cost pass pricing every format of the ladder.
     Recordings longer than 30 s are cut at pauses into segments of at most 30 s
     (`myqasr.longform.calibration_segments`); the statistics record the clips as given (count, seconds, sha256)."""
     from .adapters import own_transcripts
@@ -55,8 +56,15 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,
                                weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress,
                                decoder_ids=ids)
-    stats.costs = collect_costs(loaded.model, adapter, audios, ids, layers, priced_formats(layers, ladder), progress)
+    if costs:
+        stats.costs = collect_costs(loaded.model, adapter, audios, ids, layers, priced_formats(layers, ladder),
+                                    progress)
     return stats
+
+
+def needs_costs(config: PlanConfig) -> bool:
+    """Whether planning with `config` reads the cost pass (only the knapsack does; it takes ~2/3 of the pass)."""
+    return config.allocator == Allocator.knapsack
 
 
 def profile_for(ladder: Ladder, target: Target = Target.module) -> BackendProfile:
@@ -269,7 +277,9 @@ def statistics_for(loaded, clips, stats_path=None, progress: bool = True,
         print(f"reusing statistics {stats_path} ({stats.clips.get('count')} clips)")
         return stats
     t = time.perf_counter()
-    stats = compute_statistics(loaded, clips, progress=progress, config=config)
+    # a statistics file is kept for reuse with any allocator; a one-off pass skips the costs nobody reads
+    stats = compute_statistics(loaded, clips, progress=progress, config=config,
+                               costs=bool(stats_path) or needs_costs(config))
     print(f"statistics pass: {len(clips)} clips in {time.perf_counter() - t:.1f} s")
     if stats_path:
         save_statistics(stats, stats_path)
