@@ -28,6 +28,7 @@ BENCHMARKS = {
     "verification": ("verification of correct vs deliberately broken exports, 10 users x 8 budgets (long)", [],
                      ["--quick"]),
     "fleet": ("`myqasr fleet` on Ray (1 and N workers) vs sequential `personalize`", [], ["--users", "1"]),
+    "personalize_job": ("the personalize job's stage times (statistics, plan, export, verification)", [], []),
 }
 DEFAULT_ALL = ("perf",)
 ROOT = Path(__file__).resolve().parent.parent
