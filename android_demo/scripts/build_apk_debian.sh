@@ -51,6 +51,12 @@ expect "uses-permission: name='android.permission.RECORD_AUDIO'"
 dex=$(dexdump "$APK" 2>/dev/null | grep 'Class descriptor' || true)
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/MainActivity;'" || die "classes.dex lacks MainActivity"
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/core/WhisperTranscriber;'" || die "classes.dex lacks the core classes"
+echo "$dex" | grep -qF "'Lorg/myqasr/demo/BenchActivity;'" || die "classes.dex lacks BenchActivity"
+manifest=$(aapt dump xmltree "$APK" AndroidManifest.xml)
+echo "$manifest" | grep -qF '".BenchActivity"' || die "the manifest lacks BenchActivity (adb benchmark)"
+if echo "$badging" | grep -qF "launchable-activity: name='$APP_ID.BenchActivity'"; then
+  die "BenchActivity must not have a launcher icon"
+fi
 if echo "$dex" | grep -qF "Lorg/pytorch/"; then die "the APK unexpectedly contains ExecuTorch classes"; fi
 grep -aqF "The ExecuTorch runtime is not bundled in this APK" "$OUT/dex/classes.dex" ||
   die "classes.dex lacks the runtime-not-bundled message"

@@ -35,9 +35,25 @@ final class ExecuTorchModel implements LoadedModel {
         this.name = name;
     }
 
+    /** A loader that opens with {@code threads} runtime threads (0: the runtime's default). */
+    static Loader loader(final int threads) {
+        return new Loader() {
+            @Override
+            public LoadedModel load(File pte) throws AsrException {
+                return open(pte, threads);
+            }
+        };
+    }
+
     static ExecuTorchModel open(File pte) throws AsrException {
+        return open(pte, 0);
+    }
+
+    static ExecuTorchModel open(File pte, int threads) throws AsrException {
         try {
-            return new ExecuTorchModel(Module.load(pte.getAbsolutePath(), Module.LOAD_MODE_MMAP), pte.getName());
+            return new ExecuTorchModel(threads > 0
+                    ? Module.load(pte.getAbsolutePath(), Module.LOAD_MODE_MMAP, threads)
+                    : Module.load(pte.getAbsolutePath(), Module.LOAD_MODE_MMAP), pte.getName());
         } catch (LinkageError e) {
             throw new AsrException("The ExecuTorch native library could not be loaded on this device ("
                     + e.getMessage() + "); the runtime ships arm64-v8a and x86_64 only.");
