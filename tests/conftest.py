@@ -245,21 +245,30 @@ def mixed_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_
     Android fixtures are made from this file and compared byte for byte on CI machines, where the default
     allocator's costs (sums over a backward pass) could round differently and tip a near-tie. The default
     allocator's own export is verified in test_verify and test_fleet."""
-    from myqasr import models
     from myqasr.plan import uniform_bytes
     from myqasr.size import MB
-    from myqasr_export.cli import main
 
     int8, int4 = uniform_bytes(embedded, 1), uniform_bytes(embedded, 2)
     budget_mb = round((int8 + int4) / 2 / MB, 2)
-    out = tmp_path_factory.mktemp("mixed") / "model.pte"
+    return _personalize_in_process(embedded, user_clips_dir, user_stats_file, held_out_dir,
+                                   tmp_path_factory.mktemp("mixed") / "model.pte", budget_mb, int8, int4,
+                                   ["--allocator", "myqasr"])
+
+
+def _personalize_in_process(embedded, clips_dir, stats_file, held_out_dir, out, budget_mb, int8, int4,
+                            extra: list[str]) -> MixedPte:
+    """`myqasr personalize` through the CLI in this process, on the session's loaded tiny.en; fails unless it wrote
+    `out`."""
+    from myqasr import models
+    from myqasr_export.cli import main
+
     buf = io.StringIO()
     start = time.perf_counter()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
         mp.setattr(models, "load_model", lambda model_id=None: embedded)
-        code = main(["personalize", "--clips", str(user_clips_dir), "--stats", str(user_stats_file),
+        code = main(["personalize", "--clips", str(clips_dir), "--stats", str(stats_file),
                      "--eval-clips", str(held_out_dir), "--budget-mb", str(budget_mb), "--out", str(out),
-                     "--threads", "2", "--allocator", "myqasr"])
+                     "--threads", "2", *extra])
     result = MixedPte(out, budget_mb, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
     assert code == 0 and out.is_file(), result.stdout
     return result
@@ -274,21 +283,11 @@ RUNNER_BUDGET_MB = 30.0      # issue 15's done-when: below the one-file floor (3
 def runner_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_factory) -> MixedPte:
     """`myqasr personalize --target asr-runner --budget-mb 30` on the user's clips: a verified `.pte` + `.ptd` whose
     token table is stored once (the one export behind test_runner_target)."""
-    from myqasr import models
     from myqasr.plan import uniform_bytes
     from myqasr.config import PlanConfig
-    from myqasr_export.cli import main
 
     shared = PlanConfig(target="asr-runner")
     int8, int4 = uniform_bytes(embedded, 1, shared), uniform_bytes(embedded, 2, shared)
-    out = tmp_path_factory.mktemp("runner") / "model.pte"
-    buf = io.StringIO()
-    start = time.perf_counter()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
-        mp.setattr(models, "load_model", lambda model_id=None: embedded)
-        code = main(["personalize", "--clips", str(user_clips_dir), "--stats", str(user_stats_file),
-                     "--eval-clips", str(held_out_dir), "--budget-mb", str(RUNNER_BUDGET_MB), "--out", str(out),
-                     "--threads", "2", "--target", "asr-runner"])
-    result = MixedPte(out, RUNNER_BUDGET_MB, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
-    assert code == 0 and out.is_file(), result.stdout
-    return result
+    return _personalize_in_process(embedded, user_clips_dir, user_stats_file, held_out_dir,
+                                   tmp_path_factory.mktemp("runner") / "model.pte", RUNNER_BUDGET_MB, int8, int4,
+                                   ["--target", "asr-runner"])
