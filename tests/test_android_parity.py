@@ -52,10 +52,14 @@ CTC_TOKENS = ["<pad>", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "<
 CTC_SKIP = [0, 12]                 # <pad> (also the blank) and <unk>, as the SDK's ctc_vocab lists specials
 CTC_HOP = 160                      # the tiny model's frame hop (3 strided convs: 5 * 4 * 8)
 CTC_SECONDS = 0.31                 # not a whole number of frames, so the runner's zero-padding matters
-WHISPER_SEED = 5
+WHISPER_SEED = 37
 WHISPER_V, WHISPER_EOS = 64, 48    # ids >= 48 are special; 48 = <|endoftext|>
 WHISPER_SOT, WHISPER_EN, WHISPER_NOTS = 49, 50, 51
 WHISPER_SPACE = 14                 # the token "Ġ" (a lone space)
+WHISPER_DECODER_LAYERS = 4         # 8 cross K/V tensors, as tiny.en
+WHISPER_SUPPRESS = [WHISPER_EN, 7]
+WHISPER_BEGIN = [38, WHISPER_EOS]  # 38 is the model's first choice for clip 0
+WHISPER_CASES = (("eos", 24, (8000, 7919)), ("max_new_tokens", 4, (4800, 104729)))   # name, max_new, clip
 LONG_SECONDS = 64.0                # the long-form recording: > 60 s, three windows
 LONG_PAUSE_S = 0.7
 LONG_TEXT_TOP, LONG_TS_TOP = 4, 12  # text candidates and timestamps kept per decoder call
@@ -218,81 +222,125 @@ def whisper_tokens() -> list[str]:
     return tokens + specials
 
 
-class _EagerWhisper:
-    """Stands in for PteModel in PteModel.whisper_greedy: `run("text_decoder", ids, pos, *cross_kv)` on an eager HF
-    model (the whole prefix each call, so no cache is involved), recording what was fed and what came back.
-    `cross_kv` is what the `encoder` method returns for `hidden`; every call must pass exactly those tensors."""
-
-    def __init__(self, model, vocab, hidden):
-        import torch
-        from myqasr_export.whisper import cross_kv
-
-        self.model, self.vocab, self.hidden, self.calls = model, vocab, hidden, []
-        with torch.no_grad():
-            self.cross_kv = cross_kv(model, hidden)
-
-    def run(self, method, input_ids, cache_position, *cross_kv):
-        import torch
-
-        assert method == "text_decoder"
-        assert len(cross_kv) == len(self.cross_kv) and all(a is b for a, b in zip(cross_kv, self.cross_kv))
-        token, pos = int(input_ids[0, 0]), int(cache_position[0])
-        assert pos == len(self.calls), "positions must count up from 0"
-        prefix = [c[0] for c in self.calls] + [token]
-        with torch.no_grad():
-            logits = self.model(encoder_outputs=(self.hidden,),
-                                decoder_input_ids=torch.tensor([prefix])).logits[:, -1:]
-        self.calls.append((token, pos, logits[0, 0].clone()))
-        return [logits]
+def whisper_pcm(n: int, mult: int) -> np.ndarray:
+    """A clip the Java test rebuilds bit for bit: ((k * mult) mod 4001 - 2000) / 4096, k < n (exact in float32)."""
+    k = np.arange(n, dtype=np.int64)
+    return ((k * mult) % 4001 - 2000).astype(np.float32) / np.float32(4096)
 
 
-def build_whisper(out: Path) -> list[dict]:
+def tiny_whisper_model():
+    """The random tiny Whisper of the fixture: 8 mels, 30 s windows (1500 encoder frames), d_model 16, 1 encoder and
+    4 decoder layers (so the encoder method returns 8 cross K/V tensors, like tiny.en), 2 heads, 64 tokens."""
     import torch
-    from myqasr_export.runner import PteModel
-    from myqasr_export.vocab import Vocab
+    from myqasr_export.whisper import prepare_for_export
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     torch.manual_seed(WHISPER_SEED)
-    config = WhisperConfig(vocab_size=WHISPER_V, num_mel_bins=8, d_model=16, encoder_layers=1, decoder_layers=1,
-                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                           decoder_ffn_dim=32, max_source_positions=50, max_target_positions=64,
+    config = WhisperConfig(vocab_size=WHISPER_V, num_mel_bins=8, d_model=16, encoder_layers=1,
+                           decoder_layers=WHISPER_DECODER_LAYERS, encoder_attention_heads=2, decoder_attention_heads=2,
+                           encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500, max_target_positions=64,
                            pad_token_id=WHISPER_V - 1, bos_token_id=WHISPER_EOS, eos_token_id=WHISPER_EOS,
                            decoder_start_token_id=WHISPER_SOT, init_std=1.0)
-    model = WhisperForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        hidden = model.model.encoder(torch.randn(1, 8, 100)).last_hidden_state
+    return prepare_for_export(WhisperForConditionalGeneration(config).eval())
+
+
+def export_tiny_whisper(path: Path) -> None:
+    """The SDK's Whisper export path (export_programs + lower: preprocessor, encoder, text_decoder), fp32."""
+    from myqasr_export.lower import lower
+    from myqasr_export.whisper import export_programs, preprocessor_for
+
+    model = tiny_whisper_model()
+    pm, report = lower(export_programs(model, preprocessor_for(model), max_cache_len=2 + WHISPER_CASES[0][1]))
+    path.write_bytes(pm.buffer)
+
+
+def tensor_spec(t, full: bool = False) -> dict:
+    """What the Java replay checks of one tensor crossing the runtime boundary: dtype, shape, the float64 sum, the
+    first values, and every value of a small tensor (token, position) or when `full`."""
+    a = t.detach().numpy() if hasattr(t, "detach") else np.asarray(t)
+    flat = a.reshape(-1)
+    spec = {"dtype": str(a.dtype), "shape": list(a.shape), "sum": float(flat.astype(np.float64).sum()),
+            "head": flat[:4].tolist()}
+    if full or flat.size <= 4:
+        spec["values"] = flat.tolist()
+    return spec
+
+
+def build_whisper(out: Path) -> list[dict]:
+    """The tiny Whisper exported to a .pte and run by the ExecuTorch runtime through the SDK's host runner
+    (PteModel.transcribe_whisper): two clips in a row on one loaded program, every method call recorded."""
+    import gzip
+
+    from myqasr_export.runner import PteModel
+    from myqasr_export.vocab import Vocab
+
     tokens = whisper_tokens()
+    vocabs = {name: Vocab("whisper", tokens, 16000, whisper={
+        "n_samples": 480000, "decoder_start_ids": [WHISPER_SOT, WHISPER_NOTS], "eos_id": WHISPER_EOS,
+        "max_new_tokens": max_new, "suppress_tokens": WHISPER_SUPPRESS, "begin_suppress_tokens": WHISPER_BEGIN,
+        "first_special_id": WHISPER_EOS, "token_encoding": "gpt2_bytes"},
+        model_id="random-tiny-whisper (parity fixture)", scheme=None) for name, max_new, _ in WHISPER_CASES}
+    out.mkdir(parents=True, exist_ok=True)
+    pte = out / "tiny-whisper.pte"            # not kept: 12 MB of 1500-frame encoder weights would not be small
+    export_tiny_whisper(pte)
+    model = PteModel(pte, threads=1, vocab=vocabs[WHISPER_CASES[0][0]])
+    pte.unlink()
+    calls, logits, features = [], [], []
+    real_run = model.run
+
+    def recording_run(method, *inputs):
+        result = real_run(method, *inputs)
+        call = {"method": method, "inputs": [tensor_spec(t) for t in inputs],
+                "outputs": [tensor_spec(t) for t in result]}
+        if method == "preprocessor":
+            features.append(result[0].numpy().reshape(-1))
+        elif method == "encoder":
+            kv = result
+        elif method == "text_decoder":
+            encoder = next(c for c in reversed(calls) if c["method"] == "encoder")
+            assert all(a is b for a, b in zip(inputs[2:], encoder["tensors"])) and \
+                len(inputs) == 2 + len(encoder["tensors"]), "text_decoder must get the encoder's outputs, in order"
+            logits.append(result[0].numpy().reshape(-1))
+        calls.append(call)
+        if method == "encoder":
+            call["tensors"] = kv
+        return result
+
+    model.run = recording_run
     cases = []
-    for name, max_new in (("eos", 24), ("max_new_tokens", 4)):
-        vocab = Vocab("whisper", tokens, 16000, whisper={
-            "n_samples": 480000, "decoder_start_ids": [WHISPER_SOT, WHISPER_NOTS], "eos_id": WHISPER_EOS,
-            "max_new_tokens": max_new, "suppress_tokens": [WHISPER_EN, 18],
-            "begin_suppress_tokens": [WHISPER_SPACE, WHISPER_EOS], "first_special_id": WHISPER_EOS,
-            "token_encoding": "gpt2_bytes"}, model_id="random-tiny-whisper (parity fixture)", scheme=None)
-        runner = _EagerWhisper(model, vocab, hidden)
-        ids, steps = PteModel.whisper_greedy(runner, runner.cross_kv)
-        text = vocab.decode(ids).strip()                      # as PteModel.transcribe_whisper
-        raw = torch.stack([c[2] for c in runner.calls])
-        n_prompt = len(vocab.whisper["decoder_start_ids"])
-        stopped_by_eos = len(ids) < max_new
+    for name, max_new, (n, mult) in WHISPER_CASES:
+        model.vocab = vocabs[name]
+        first = len(calls)
+        r = model.transcribe_whisper(whisper_pcm(n, mult), name)
+        mine = calls[first:]
+        assert [c["method"] for c in mine[:2]] == ["preprocessor", "encoder"]
+        steps = [c for c in mine if c["method"] == "text_decoder"]
+        positions = [c["inputs"][1]["values"][0] for c in steps]
+        assert positions == list(range(len(steps))), "positions count up from 0 for every clip"
+        raw = np.stack(logits[len(logits) - len(steps):])
+        n_prompt = len(vocabs[name].whisper["decoder_start_ids"])
         if name == "eos":
-            assert stopped_by_eos and len(ids) >= 5, "the eos case should stop at eos after a few tokens"
-            assert int(raw[n_prompt - 1].argmax()) in vocab.whisper["begin_suppress_tokens"], \
-                "begin_suppress_tokens should change the first step"
-            assert any(int(r.argmax()) in vocab.whisper["suppress_tokens"] for r in raw[n_prompt:]), \
+            assert len(r.ids) < max_new and len(r.ids) >= 5, "the eos case should stop at eos after a few tokens"
+            assert int(raw[n_prompt - 1].argmax()) in WHISPER_BEGIN, "begin_suppress_tokens should change the first step"
+            assert any(int(x.argmax()) in WHISPER_SUPPRESS for x in raw[n_prompt:]), \
                 "suppress_tokens should change a later step"
-            assert "\ufffd" in text, "the text should include a repaired broken UTF-8 sequence"
+            assert "\ufffd" in r.text, "the text should include a repaired broken UTF-8 sequence"
         else:
-            assert len(ids) == max_new, "the max_new_tokens case should stop at the limit"
+            assert len(r.ids) == max_new, "the max_new_tokens case should stop at the limit"
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
-        _json(d / "model.vocab.json", vocab.to_dict())
-        _f32(d / "steps.f32", raw.numpy())
-        expected = {"case": name, "vocab": "model.vocab.json", "logits": "steps.f32", "logits_shape": list(raw.shape),
-                    "fed_tokens": [c[0] for c in runner.calls], "positions": [c[1] for c in runner.calls],
-                    "decoder_calls": steps, "ids": ids, "text": text}
-        _json(d / "expected.json", expected)
-        cases.append(expected)
+        _json(d / "model.vocab.json", vocabs[name].to_dict())
+        cases.append({"case": name, "vocab": f"{name}/model.vocab.json", "pcm": {"samples": n, "mult": mult},
+                      "decoder_calls": r.n_steps, "ids": r.ids, "text": r.text})
+    for c in calls:
+        c.pop("tensors", None)
+    assert [len(c["outputs"]) for c in calls if c["method"] == "encoder"] == [2 * WHISPER_DECODER_LAYERS] * 2
+    _f32(out / "steps.f32", np.stack(logits))
+    (out / "features.f32.gz").write_bytes(gzip.compress(np.concatenate(features).astype("<f4").tobytes(), mtime=0))
+    (out / "calls.json.gz").write_bytes(gzip.compress(json.dumps(
+        {"runtime": "executorch.runtime (myqasr_export.runner.PteModel)", "calls": calls}).encode(), mtime=0))
+    _json(out / "expected.json", {"clips": cases, "logits": "steps.f32", "logits_shape": [len(logits), WHISPER_V],
+                                  "features": "features.f32.gz", "calls": "calls.json.gz"})
     return cases
 
 
@@ -524,6 +572,14 @@ def test_committed_fixtures_are_what_the_sdk_makes_today(fresh):
             a, b = np.fromfile(new, "<f4"), np.fromfile(old, "<f4")
             assert a.shape == b.shape, rel
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(b).max())), err_msg=rel)
+        elif rel.endswith(".f32.gz"):
+            import gzip
+            a, b = (np.frombuffer(gzip.decompress(f.read_bytes()), "<f4") for f in (new, old))
+            assert a.shape == b.shape, rel
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(b).max())), err_msg=rel)
+        elif rel.endswith("calls.json.gz"):
+            import gzip
+            assert _close(*(json.loads(gzip.decompress(f.read_bytes())) for f in (new, old))), rel
         elif rel.endswith(".json.gz"):                          # long-form: same windows, calls, ids, text
             import gzip
             a, b = (json.loads(gzip.decompress(f.read_bytes())) for f in (new, old))
@@ -566,11 +622,61 @@ def test_committed_fixtures_follow_the_sdk_rules():
     mono, rate = read_mono(COMMITTED / "ctc" / ctc["wav"])
     np.testing.assert_allclose(resample(mono, rate, 16000), np.fromfile(COMMITTED / "ctc" / ctc["waveform"], "<f4"),
                                atol=1e-6)
-    for case in ("eos", "max_new_tokens"):
-        exp = json.loads((COMMITTED / "whisper" / case / "expected.json").read_text())
-        vocab = load_vocab(COMMITTED / "whisper" / case / "model.pte")   # the sidecar path only
-        assert vocab.decode(exp["ids"]).strip() == exp["text"]
+    check_whisper_fixture(COMMITTED / "whisper")
     check_longform_fixture(COMMITTED / "longform")
+
+
+def check_whisper_fixture(d: Path) -> None:
+    """The runtime-recorded Whisper calls follow today's SDK greedy rules: each clip's calls are preprocessor, encoder
+    (8 cross K/V in the contract's layouts), then text_decoder at positions 0, 1, ... fed the prompt and then the
+    argmax of the recorded logits after suppression; the ids decode to the text."""
+    from myqasr_export.vocab import load_vocab
+
+    exp = json.loads((d / "expected.json").read_text())
+    import gzip
+
+    calls = json.loads(gzip.decompress((d / exp["calls"]).read_bytes()))["calls"]
+    logits = np.fromfile(d / exp["logits"], "<f4").reshape(exp["logits_shape"])
+    k = step = 0
+    for clip in exp["clips"]:
+        vocab = load_vocab(d / clip["vocab"].replace(".vocab.json", ".pte"))   # the sidecar path only
+        w = vocab.whisper
+        assert [c["method"] for c in calls[k:k + 2]] == ["preprocessor", "encoder"]
+        assert calls[k]["inputs"][0]["shape"] == [w["n_samples"]]
+        kv = [o["shape"] for o in calls[k + 1]["outputs"]]
+        assert len(kv) == 2 * WHISPER_DECODER_LAYERS and all(v == [a[0], a[2], a[1]] for a, v in zip(kv[::2], kv[1::2]))
+        k += 2
+        fed, ids = [], []
+        while k < len(calls) and calls[k]["method"] == "text_decoder":
+            c = calls[k]
+            assert c["inputs"][1]["values"] == [len(fed)] and [i["shape"] for i in c["inputs"][2:]] == kv
+            fed.append(c["inputs"][0]["values"][0])
+            if len(fed) >= len(w["decoder_start_ids"]):
+                scores = logits[step].copy()
+                scores[w["suppress_tokens"]] = -np.inf
+                if not ids:
+                    scores[w["begin_suppress_tokens"]] = -np.inf
+                nxt = int(np.argmax(scores))
+                if nxt != w["eos_id"]:
+                    ids.append(nxt)
+            step, k = step + 1, k + 1
+        assert fed[:len(w["decoder_start_ids"])] == w["decoder_start_ids"]
+        assert fed[len(w["decoder_start_ids"]):] == ids[:len(fed) - len(w["decoder_start_ids"])]
+        assert ids == clip["ids"] and len(fed) == clip["decoder_calls"]
+        assert vocab.decode(ids).strip() == clip["text"]
+    assert k == len(calls) and step == len(logits)
+
+
+def _close(a, b, rel: float = 1e-5) -> bool:
+    """JSON values equal, floats within `rel` (runtime sums and values of two exports of the same weights)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and \
+            abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_close(x, y, rel) for x, y in zip(a, b))
+    return a == b
 
 
 def check_longform_fixture(d: Path) -> None:

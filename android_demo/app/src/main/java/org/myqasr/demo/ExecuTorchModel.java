@@ -1,31 +1,28 @@
 package org.myqasr.demo;
 
 import java.io.File;
-import java.util.Arrays;
 
 import org.myqasr.demo.core.AsrException;
-import org.myqasr.demo.core.CtcMethods;
 import org.myqasr.demo.core.LoadedModel;
-import org.myqasr.demo.core.Logits;
+import org.myqasr.demo.core.PteModel;
+import org.myqasr.demo.core.PteProgram;
+import org.myqasr.demo.core.PteTensor;
 import org.myqasr.demo.core.RuntimeCheck;
-import org.myqasr.demo.core.WhisperMethods;
+import org.pytorch.executorch.DType;
 import org.pytorch.executorch.EValue;
 import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
 /**
- * A {@code .pte} opened with the ExecuTorch Android runtime ({@code org.pytorch:executorch-android}).
- * This is the only class that touches ExecuTorch; the Gradle-free CI build compiles it against the ExecuTorch
- * Java API jar, so a wrong call fails the build even though that APK does not bundle the runtime.
- * Touch this class only when {@link RuntimeCheck#missingReason} returns null.
+ * A {@code .pte} opened with the ExecuTorch Android runtime ({@code org.pytorch:executorch-android}): the only class
+ * that touches ExecuTorch, and only as thin calls on {@link Module} plus the conversion of {@link PteTensor} to and
+ * from {@link EValue}. Shapes, the order of the cross K/V and the logits' last row are decided in
+ * {@link PteModel} (core, JUnit-tested against the runtime's recorded calls). The Gradle-free CI build compiles
+ * this class against the ExecuTorch Java API jar, so a wrong call fails the build even though that APK does not
+ * bundle the runtime. Touch it only when {@link RuntimeCheck#missingReason} returns null.
  */
-final class ExecuTorchModel implements LoadedModel {
-    static final Loader LOADER = new Loader() {
-        @Override
-        public LoadedModel load(File pte) throws AsrException {
-            return open(pte);
-        }
-    };
+final class ExecuTorchModel implements PteProgram {
+    static final LoadedModel.Loader LOADER = loader(0);
 
     private final Module module;
     private final String name;
@@ -36,17 +33,13 @@ final class ExecuTorchModel implements LoadedModel {
     }
 
     /** A loader that opens with {@code threads} runtime threads (0: the runtime's default). */
-    static Loader loader(final int threads) {
-        return new Loader() {
+    static LoadedModel.Loader loader(final int threads) {
+        return new LoadedModel.Loader() {
             @Override
             public LoadedModel load(File pte) throws AsrException {
-                return open(pte, threads);
+                return new PteModel(open(pte, threads));
             }
         };
-    }
-
-    static ExecuTorchModel open(File pte) throws AsrException {
-        return open(pte, 0);
     }
 
     static ExecuTorchModel open(File pte, int threads) throws AsrException {
@@ -64,6 +57,11 @@ final class ExecuTorchModel implements LoadedModel {
     }
 
     @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
     public String[] methodNames() throws AsrException {
         try {
             return module.getMethods();
@@ -73,103 +71,76 @@ final class ExecuTorchModel implements LoadedModel {
     }
 
     @Override
-    public void loadMethods(String[] names) throws AsrException {
-        for (String m : names) {
-            try {
-                module.loadMethod(m);
-            } catch (RuntimeException e) {
-                throw new AsrException(name + ": cannot load method '" + m + "' (" + e.getMessage() + "). The .pte"
-                        + " may be damaged, need a missing .ptd file, or use an operator this runtime lacks.");
-            }
+    public void loadMethod(String method) throws AsrException {
+        try {
+            module.loadMethod(method);
+        } catch (RuntimeException e) {
+            throw new AsrException(name + ": cannot load method '" + method + "' (" + e.getMessage() + "). The .pte"
+                    + " may be damaged, need a missing .ptd file, or use an operator this runtime lacks.");
         }
     }
 
-    /** All outputs of a method, each checked to be a tensor. */
-    private EValue[] runAll(String method, EValue... inputs) throws AsrException {
+    @Override
+    public PteTensor[] execute(String method, PteTensor... inputs) throws AsrException {
+        EValue[] in = new EValue[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            in[i] = toEValue(inputs[i]);
+        }
         EValue[] out;
         try {
-            out = module.execute(method, inputs);
+            out = module.execute(method, in);
         } catch (RuntimeException e) {
             throw new AsrException(name + ": method '" + method + "' failed (" + e.getMessage() + ")");
         }
         if (out == null || out.length == 0) {
             throw new AsrException(name + ": method '" + method + "' returned no tensor");
         }
-        for (EValue v : out) {
-            if (!v.isTensor()) {
+        PteTensor[] result = new PteTensor[out.length];
+        for (int i = 0; i < out.length; i++) {
+            if (!out[i].isTensor()) {
                 throw new AsrException(name + ": method '" + method + "' returned a non-tensor output");
             }
+            result[i] = fromEValue(out[i]);
         }
-        return out;
+        return result;
     }
 
-    private Tensor run(String method, EValue... inputs) throws AsrException {
-        return runAll(method, inputs)[0].toTensor();
-    }
-
-    private float[] floats(String method, Tensor t) throws AsrException {
-        try {
-            return t.getDataAsFloatArray();
-        } catch (IllegalStateException e) {
-            throw new AsrException(name + ": method '" + method + "' returned " + t.dtype() + ", not float32");
+    /** An output goes back as the runtime's own EValue; a tensor built in Java is wrapped without conversion. */
+    private EValue toEValue(PteTensor t) throws AsrException {
+        if (t.handle instanceof EValue) {
+            return (EValue) t.handle;
         }
+        String what = name + ": an input";
+        if (PteTensor.FLOAT32.equals(t.dtype)) {
+            return EValue.from(Tensor.fromBlob(t.floats(what), t.shape()));
+        }
+        if (PteTensor.INT64.equals(t.dtype)) {
+            return EValue.from(Tensor.fromBlob(t.longs(what), t.shape()));
+        }
+        return EValue.from(Tensor.fromBlob(t.doubles(what), t.shape()));
     }
 
-    @Override
-    public WhisperMethods whisper() {
-        return new WhisperMethods() {
-            private long[] featureShape;
-
+    private static PteTensor fromEValue(EValue v) {
+        final Tensor t = v.toTensor();
+        DType d = t.dtype();
+        String dtype = d == DType.FLOAT ? PteTensor.FLOAT32 : d == DType.INT64 ? PteTensor.INT64
+                : d == DType.DOUBLE ? PteTensor.FLOAT64 : d.name().toLowerCase(java.util.Locale.ROOT);
+        return PteTensor.fromRuntime(dtype, t.shape(), v, new PteTensor.Data() {
             @Override
-            public float[] preprocess(float[] pcm) throws AsrException {
-                Tensor t = run("preprocessor", EValue.from(Tensor.fromBlob(pcm, new long[] {pcm.length})));
-                featureShape = t.shape();
-                return floats("preprocessor", t);
-            }
-
-            /** The cross K/V tensors, in the order text_decoder takes them after the token and position. */
-            @Override
-            public Object encode(float[] features) throws AsrException {
-                EValue[] kv = runAll("encoder", EValue.from(Tensor.fromBlob(features, featureShape)));
-                if (kv.length < 2) {
-                    throw new AsrException(name + ": its encoder returns hidden states, not the decoder's"
-                            + " cross-attention K/V (exported by an older myqasr): export it again");
-                }
-                return kv;
+            public float[] floats() {
+                return t.getDataAsFloatArray();
             }
 
             @Override
-            public float[] decodeStep(long token, Object crossKv, long position) throws AsrException {
-                EValue[] kv = (EValue[]) crossKv;
-                EValue[] inputs = new EValue[2 + kv.length];
-                inputs[0] = EValue.from(Tensor.fromBlob(new long[] {token}, new long[] {1, 1}));
-                inputs[1] = EValue.from(Tensor.fromBlob(new long[] {position}, new long[] {1}));
-                System.arraycopy(kv, 0, inputs, 2, kv.length);
-                Tensor t = run("text_decoder", inputs);
-                float[] all = floats("text_decoder", t);
-                long[] shape = t.shape();
-                int v = (int) shape[shape.length - 1];
-                return all.length == v ? all : Arrays.copyOfRange(all, all.length - v, all.length);
+            public long[] longs() {
+                return t.getDataAsLongArray();
             }
-        };
-    }
 
-    @Override
-    public CtcMethods ctc() {
-        return new CtcMethods() {
             @Override
-            public Logits forward(float[] waveform) throws AsrException {
-                Tensor t = run("forward", EValue.from(Tensor.fromBlob(waveform, new long[] {1, waveform.length})));
-                long[] shape = t.shape();
-                int v = (int) shape[shape.length - 1];
-                float[] data = floats("forward", t);
-                if (v <= 0 || data.length % v != 0) {
-                    throw new AsrException(name + ": 'forward' returned shape " + Arrays.toString(shape)
-                            + ", expected [1, frames, vocab]");
-                }
-                return new Logits(data, data.length / v, v);
+            public double[] doubles() {
+                return t.getDataAsDoubleArray();
             }
-        };
+        });
     }
 
     @Override

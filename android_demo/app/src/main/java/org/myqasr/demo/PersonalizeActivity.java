@@ -20,6 +20,7 @@ import java.util.concurrent.Executors;
 
 import org.myqasr.demo.core.AsrException;
 import org.myqasr.demo.core.PhoneStatsJob;
+import org.myqasr.demo.core.PteStatsMethods;
 import org.myqasr.demo.core.RuntimeCheck;
 import org.myqasr.demo.core.Vocab;
 
@@ -144,7 +145,7 @@ public class PersonalizeActivity extends Activity {
         provenance.put("app", "org.myqasr.demo " + BuildConfigInfo.versionName(this));
         provenance.put("runtime", "executorch-android " + RuntimeCheck.EXECUTORCH_VERSION);
         final int total = clips.size();
-        ExecuTorchStats program = new ExecuTorchStats(new File(dir, "stats.pte"));
+        PteStatsMethods program = new PteStatsMethods(ExecuTorchModel.open(new File(dir, "stats.pte"), 0));
         try {
             PhoneStatsJob.Result r = PhoneStatsJob.run(program, layers, vocab, clips, new File(dir, "phone.stats"),
                     provenance, new PhoneStatsJob.Listener() {
