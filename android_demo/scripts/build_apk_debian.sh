@@ -54,6 +54,18 @@ echo "$dex" | grep -qF "'Lorg/myqasr/demo/core/WhisperTranscriber;'" || die "cla
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/BenchActivity;'" || die "classes.dex lacks BenchActivity"
 manifest=$(aapt dump xmltree "$APK" AndroidManifest.xml)
 echo "$manifest" | grep -qF '".BenchActivity"' || die "the manifest lacks BenchActivity (adb benchmark)"
+# issue 13's screens: "Personalize on this phone" and "Compare" (launcher entries), the share-sheet provider
+for cls in PersonalizeActivity CompareActivity StatsShareProvider core/PteModel; do
+  echo "$dex" | grep -qF "'Lorg/myqasr/demo/$cls;'" || die "classes.dex lacks $cls"
+done
+for act in PersonalizeActivity CompareActivity; do
+  expect "launchable-activity: name='$APP_ID.$act'"
+done
+authority=$(sed -n 's/.*String AUTHORITY = "\([^"]*\)".*/\1/p' "$MAIN_JAVA/$PKG_DIR/core/ShareSpec.java")
+provider=$(echo "$manifest" | grep -A8 'E: provider')
+echo "$provider" | grep -qF "\"$authority\"" || die "the manifest's provider authority is not ShareSpec.AUTHORITY ($authority)"
+echo "$provider" | grep -qE 'grantUriPermissions.*=\(type 0x12\)0xffffffff' || die "the provider must grant URI permissions"
+echo "$provider" | grep -qE 'exported.*=\(type 0x12\)0x0' || die "the share provider must not be exported"
 if echo "$badging" | grep -qF "launchable-activity: name='$APP_ID.BenchActivity'"; then
   die "BenchActivity must not have a launcher icon"
 fi
