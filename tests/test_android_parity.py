@@ -5,9 +5,12 @@
   ctc/      a 22.05 kHz stereo 24-bit WAV; its mono mix resampled to 16 kHz (`resample` below, the app's kernel);
             a tiny random Conv1d+Linear CTC model exported with XNNPACK to model.pte + model.vocab.json; the logits
             the ExecuTorch runtime computed through the SDK host runner (PteModel), and that runner's ids and text.
-  whisper/  a tiny random-weight WhisperForConditionalGeneration driven through the SDK's greedy loop
-            (PteModel.whisper_greedy): every decoder call's fed token, position and raw logits, then the ids and the
-            text. Two cases: stopped by eos_id, stopped by max_new_tokens.
+  whisper/  a tiny random-weight Whisper (8 mels, 4 decoder layers: 8 cross K/V tensors) exported by the SDK's
+            Whisper path to a .pte and run by the ExecuTorch runtime through the SDK host runner
+            (PteModel.transcribe_whisper) on two clips in a row, one loaded program: every method call's inputs and
+            outputs (dtype, shape, sum, first values; token and position in full), the preprocessor's features and
+            each decoder step's logits, then each clip's ids and text. Clip 0 stops at eos_id, clip 1 at
+            max_new_tokens (its own vocabulary file). The .pte is not kept (~12 MB).
   wav/      small WAVs written by libsndfile in each encoding the app reads (and two it must refuse), with
             soundfile's float64 mono mix and the 16 kHz resampling.
   text.json GPT-2 bytes_to_unicode, Python's UTF-8 "replace" decoding of tricky bytes, str.strip()/split().
@@ -41,7 +44,7 @@ DEMO = ROOT / "android_demo"
 COMMITTED = DEMO / "app" / "src" / "test" / "resources" / "fixtures"
 UNIT_TESTS = DEMO / "scripts" / "run_unit_tests.sh"
 JUNIT_JAR = Path("/usr/share/java/junit-platform-console-standalone.jar")
-MAX_FIXTURE_BYTES = 250_000       # the fixtures this file writes (231 kB; the long-form ones are gzipped JSON)
+MAX_FIXTURE_BYTES = 250_000       # the fixtures this file writes (211 kB; the long-form and Whisper calls are gzipped)
 MAX_ALL_FIXTURE_BYTES = 800_000   # every fixture set together (with the on-phone statistics' 484 kB)
 OTHER_SETS = ("phonestats",)      # fixture sets another generator writes (tests/phone_stats_fixtures.py)
 
