@@ -134,7 +134,7 @@ public class PersonalizeActivity extends Activity {
         showClips();
         say("Put stats.pte, stats.vocab.json and stats.layers.json (myqasr export-stats) in "
                 + StatsShareProvider.statsDir(this) + ", add or record clips, then Compute.");
-        run(TaskGate.Task.COPYING, new Work() {     // an earlier run's file: show what it holds
+        run(TaskGate.Task.READING, new Work() {     // an earlier run's file: show what it holds
             @Override
             public String run() {
                 return describeStats();

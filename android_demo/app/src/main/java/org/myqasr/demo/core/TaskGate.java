@@ -7,7 +7,7 @@ package org.myqasr.demo.core;
  */
 public final class TaskGate {
     /** What is running. */
-    public enum Task { NONE, COPYING, RECORDING, COMPUTING, COMPARING }
+    public enum Task { NONE, READING, COPYING, RECORDING, COMPUTING, COMPARING }
 
     /** The buttons of the personalize and compare screens. */
     public enum Button { PICK, RECORD, COMPUTE, SHARE, CLEAR, COMPARE, CANCEL }
@@ -39,6 +39,6 @@ public final class TaskGate {
         if (running == Task.RECORDING) {
             return b == Button.RECORD;      // the record button reads "Stop recording": stopping is its cancel
         }
-        return b == Button.CANCEL;
+        return b == Button.CANCEL && running != Task.READING;   // reading a file header is too short to cancel
     }
 }

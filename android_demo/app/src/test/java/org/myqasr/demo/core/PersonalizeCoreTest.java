@@ -167,5 +167,8 @@ public class PersonalizeCoreTest {
                     TaskGate.enabled(b, TaskGate.Task.NONE, false));
         }
         assertTrue(TaskGate.enabled(TaskGate.Button.SHARE, TaskGate.Task.NONE, true));
+        for (TaskGate.Button b : TaskGate.Button.values()) {
+            assertFalse(b.name(), TaskGate.enabled(b, TaskGate.Task.READING, true));
+        }
     }
 }
