@@ -150,7 +150,7 @@ public class PhoneStatsTest {
 
     @Test
     @SuppressWarnings("unchecked")
-    public void writesTheStatisticsFileTheHostReads() throws IOException {
+    public void writesTheStatisticsFileTheHostReads() throws IOException, AsrException {
         for (File set : fixtureSets()) {
             PhoneStats stats = aggregate(set, calls(set));
             Map<String, Object> program = json(new File(set, "stats.layers.json"));
@@ -175,7 +175,17 @@ public class PhoneStatsTest {
             assertEquals(8 + headerLen + 8L * stats.nBins * stats.layers().size(), bytes.length);
             String out = System.getProperty("myqasr.phonestats.out");
             File dir = out != null && !out.isEmpty() ? new File(out) : new File(System.getProperty("java.io.tmpdir"));
-            StatsFile.write(new File(dir, set.getName() + ".stats"), bytes);
+            File written = new File(dir, set.getName() + ".stats");
+            StatsFile.write(written, bytes);
+            // what the personalize screen shows before sharing: read back from this real tiny.en file
+            StatsFileSummary summary = StatsFileSummary.read(written);
+            assertEquals(bytes.length, summary.bytes);
+            assertEquals(stats.layers().size(), summary.tensors.size());
+            assertEquals("F64 [" + stats.nBins + "]", summary.tensorKind());
+            assertEquals(new ArrayList<>(meta.keySet()), new ArrayList<>(summary.metadata.keySet()));
+            assertEquals(prov, summary.provenance);
+            assertTrue(summary.describe(), summary.describe().contains("- " + stats.layers().size()
+                    + " histograms, one per layer"));
         }
     }
 }
