@@ -152,6 +152,8 @@ public class CompareActivity extends Activity {
         for (Map.Entry<TaskGate.Button, Button> e : buttons.entrySet()) {
             e.getValue().setEnabled(TaskGate.enabled(e.getKey(), running, false));
         }
+        modelA.setEnabled(running == TaskGate.Task.NONE);   // the running comparison keeps the models it started with
+        modelB.setEnabled(running == TaskGate.Task.NONE);
     }
 
     private CompareJob.Model selected(Spinner s) throws AsrException {
