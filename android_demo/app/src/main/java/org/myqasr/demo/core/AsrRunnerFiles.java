@@ -56,6 +56,43 @@ public final class AsrRunnerFiles {
         return out;
     }
 
+    /** The first model among files just picked or copied (a .pte that is not preprocessor.pte), or null. */
+    public static File pickedModel(List<File> files) {
+        for (File f : files) {
+            if (ModelFiles.isPte(f.getName()) && !isPreprocessor(f.getName())) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The folders and their immediate subfolders, in that order: each export can live in its own folder
+     * (an asr-runner export's names are fixed, so two of them cannot share one).
+     */
+    public static List<File> withSubfolders(List<File> dirs) {
+        List<File> out = new ArrayList<File>();
+        for (File d : dirs) {
+            if (d != null) {
+                out.add(d);
+            }
+        }
+        int top = out.size();
+        for (int k = 0; k < top; k++) {
+            File[] subs = out.get(k).listFiles();
+            if (subs == null) {
+                continue;
+            }
+            Arrays.sort(subs);
+            for (File s : subs) {
+                if (s.isDirectory()) {
+                    out.add(s);
+                }
+            }
+        }
+        return out;
+    }
+
     /**
      * The asr-runner files of {@code pte}, or null when it is a single-file model for the generic Module path.
      * Throws when the folder holds part of an asr-runner export, naming the files to push.
