@@ -166,7 +166,7 @@ public final class AsrRunnerSession {
                     }
                 }).describe();
             } catch (AsrException e) {
-                line = name + ": " + e.getMessage();
+                line = e.getMessage().startsWith(name + ":") ? e.getMessage() : name + ": " + e.getMessage();
             }
             done.replace(0, done.length(), joinLines(done.toString(), line));
             if (progress != null) {
