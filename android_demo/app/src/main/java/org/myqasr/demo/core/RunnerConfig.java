@@ -67,15 +67,22 @@ public final class RunnerConfig {
         return fromTokenizerJson(readUtf8(files.tokenizer), files.tokenizer.getName());
     }
 
-    /** The id of the added (special) token whose content is {@code content}, from a Hugging Face tokenizer.json. */
+    /**
+     * The id of the added (special) token whose content is {@code content}, from a Hugging Face tokenizer.json.
+     * Only its {@code "added_tokens"} array is parsed: the whole file (3.8 MB for Whisper, the BPE vocabulary and
+     * merges) takes over a second to parse on a laptop.
+     */
     public static long addedTokenId(String json, String content, String source) throws AsrException {
-        Object root;
-        try {
-            root = Json.parse(json);
-        } catch (IllegalArgumentException e) {
-            throw new AsrException(source + ": not valid JSON (" + e.getMessage() + ")");
+        String array = addedTokensArray(json);
+        if (array == null) {
+            throw new AsrException(source + ": no \"added_tokens\" list; is it a Hugging Face tokenizer.json?");
         }
-        Object added = root instanceof Map ? ((Map<?, ?>) root).get("added_tokens") : null;
+        Object added;
+        try {
+            added = Json.parse(array);
+        } catch (IllegalArgumentException e) {
+            throw new AsrException(source + ": not valid JSON in \"added_tokens\" (" + e.getMessage() + ")");
+        }
         if (!(added instanceof List)) {
             throw new AsrException(source + ": no \"added_tokens\" list; is it a Hugging Face tokenizer.json?");
         }
@@ -89,6 +96,61 @@ public final class RunnerConfig {
             }
         }
         throw new AsrException(source + ": no added token " + content + "; is it a Whisper tokenizer?");
+    }
+
+    /**
+     * The text of the JSON array that follows the key {@code "added_tokens"} (a key: the quoted name, then a colon,
+     * then the array), or null when there is none or it does not close. String contents are skipped, so brackets
+     * and quotes inside token strings do not count.
+     */
+    static String addedTokensArray(String json) {
+        String key = "\"added_tokens\"";
+        for (int at = json.indexOf(key); at >= 0; at = json.indexOf(key, at + 1)) {
+            int i = skipSpaces(json, at + key.length());
+            if (i >= json.length() || json.charAt(i) != ':') {
+                continue;
+            }
+            i = skipSpaces(json, i + 1);
+            if (i >= json.length() || json.charAt(i) != '[') {
+                continue;
+            }
+            int end = closingBracket(json, i);
+            return end < 0 ? null : json.substring(i, end + 1);
+        }
+        return null;
+    }
+
+    /** The index of the ']' that closes the '[' at {@code open}, or -1. */
+    private static int closingBracket(String json, int open) {
+        int depth = 0;
+        boolean inString = false;
+        for (int i = open; i < json.length(); i++) {
+            char c = json.charAt(i);
+            if (inString) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    inString = false;
+                }
+            } else if (c == '"') {
+                inString = true;
+            } else if (c == '[' || c == '{') {
+                depth++;
+            } else if (c == ']' || c == '}') {
+                depth--;
+                if (depth == 0) {
+                    return i;
+                }
+            }
+        }
+        return -1;
+    }
+
+    private static int skipSpaces(String s, int i) {
+        while (i < s.length() && Character.isWhitespace(s.charAt(i))) {
+            i++;
+        }
+        return i;
     }
 
     /** e.g. "start token 50257, at most 129 new tokens, greedy (from model.vocab.json)". */

@@ -75,9 +75,22 @@ public class RunnerConfigTest {
                 error(noStart));
         assertEquals("tokenizer.json: no \"added_tokens\" list; is it a Hugging Face tokenizer.json?",
                 error("{\"model\": {}}"));
-        assertTrue(error("{\"added_tokens\": [").startsWith("tokenizer.json: not valid JSON ("));
+        assertEquals("tokenizer.json: no \"added_tokens\" list; is it a Hugging Face tokenizer.json?",
+                error("{\"added_tokens\": [{\"id\": 1"));
+        assertTrue(error("{\"added_tokens\": [{\"id\": 1, \"content\": }]}")
+                .startsWith("tokenizer.json: not valid JSON in \"added_tokens\" ("));
         assertEquals("tokenizer.json: the added token <|startoftranscript|> has no valid \"id\"",
                 error(TOKENIZER.replace("\"id\": 50257", "\"id\": -1")));
+    }
+
+    @Test
+    public void onlyTheAddedTokensArrayIsCutOut() {
+        // the key as a string value, and brackets and quotes inside token strings, do not confuse the cut
+        String json = "{\"note\": \"added_tokens\", \"x\": [\"added_tokens\"], \"added_tokens\" : "
+                + "[{\"id\": 5, \"content\": \"<|]|>\"}, {\"id\": 6, \"content\": \"a\\\"[b\"}], \"model\": {}}";
+        assertEquals("[{\"id\": 5, \"content\": \"<|]|>\"}, {\"id\": 6, \"content\": \"a\\\"[b\"}]",
+                RunnerConfig.addedTokensArray(json));
+        assertEquals(null, RunnerConfig.addedTokensArray("{\"added_tokens\": 3}"));
     }
 
     @Test
