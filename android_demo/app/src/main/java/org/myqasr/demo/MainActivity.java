@@ -232,15 +232,16 @@ public class MainActivity extends Activity {
 
     /** Runs on the worker thread. */
     private String load() throws AsrException {
-        runnerSession.close();
         DemoSession.Loaded info = session.load(pte, vocab, loader);
+        runnerSession.close(); // one path holds a model at a time; a failed load above leaves the other one
         return info.summary();
     }
 
     /** Runs on the worker thread. */
     private String loadRunner(AsrRunnerFiles files) throws AsrException {
+        AsrRunnerSession.Loaded info = runnerSession.load(files, runnerOpener);
         session.close();
-        return runnerSession.load(files, runnerOpener).summary();
+        return info.summary();
     }
 
     private void pick(int request, String mime, boolean multiple) {
