@@ -86,7 +86,8 @@ public class AsrRunnerSessionTest {
         write(new File(dir, "model.ptd"), new byte[1000]);
         write(new File(dir, "tokenizer.json"), RunnerConfigTest.TOKENIZER.getBytes(StandardCharsets.UTF_8));
         if (sidecar) {
-            write(new File(dir, "model.vocab.json"), Fixtures.bytes(Fixtures.file("whisper/eos/model.vocab.json")));
+            write(new File(dir, "model.vocab.json"),
+                    RunnerConfigTest.sidecar("49, 51", 24).getBytes(StandardCharsets.UTF_8));
         }
         return AsrRunnerFiles.find(new File(dir, "model.pte"));
     }
@@ -164,8 +165,10 @@ public class AsrRunnerSessionTest {
         String json = new String(Fixtures.bytes(f.sidecar), StandardCharsets.UTF_8);
         String ptdSha = PteFile.sha256(f.data);
         String pteSha = PteFile.sha256(f.model);
-        write(f.sidecar, json.replace("\"pte_sha256\": null", "\"pte_sha256\": \"" + pteSha + "\"")
-                .replace("\"ptd_sha256\": null", "\"ptd_sha256\": \"" + ptdSha + "\"").getBytes(StandardCharsets.UTF_8));
+        String pinned = json.replaceFirst("\"pte_sha256\": (null|\"[0-9a-f]*\")", "\"pte_sha256\": \"" + pteSha + "\"")
+                .replaceFirst("\"ptd_sha256\": (null|\"[0-9a-f]*\")", "\"ptd_sha256\": \"" + ptdSha + "\"");
+        assertTrue(pinned.contains(pteSha) && pinned.contains(ptdSha));
+        write(f.sidecar, pinned.getBytes(StandardCharsets.UTF_8));
         assertNull(AsrRunnerSession.sidecarWarning(f, Vocab.load(f.sidecar)));
         write(f.data, new byte[999]);
         String w = new AsrRunnerSession().load(f, opener(new FakeRunner(HELLO))).warning;

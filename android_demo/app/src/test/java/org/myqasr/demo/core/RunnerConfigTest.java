@@ -25,6 +25,21 @@ public class RunnerConfigTest {
             + "{\"id\": 50362, \"content\": \"<|notimestamps|>\", \"special\": true}],"
             + "\"model\": {\"type\": \"BPE\", \"vocab\": {\"!\": 0, \"the\": 1}, \"merges\": []}}";
 
+    /**
+     * A Whisper sidecar (the parity fixture's, 64 tokens) with the prompt and the length set here, so that the
+     * expected values do not hang on the fixture's.
+     */
+    static String sidecar(String decoderStartIds, int maxNewTokens) throws IOException {
+        String json = new String(Fixtures.bytes(Fixtures.file("whisper/eos/model.vocab.json")), StandardCharsets.UTF_8);
+        String out = json.replaceFirst("\"decoder_start_ids\": \\[[^\\]]*\\]",
+                "\"decoder_start_ids\": [" + decoderStartIds + "]")
+                .replaceFirst("\"max_new_tokens\": [0-9]+", "\"max_new_tokens\": " + maxNewTokens);
+        if (out.equals(json)) {
+            throw new IllegalStateException("the fixture's sidecar has no decoder_start_ids / max_new_tokens");
+        }
+        return out;
+    }
+
     private File write(File dir, String name, String text) throws IOException {
         File f = new File(dir, name);
         FileOutputStream out = new FileOutputStream(f);
@@ -46,10 +61,13 @@ public class RunnerConfigTest {
     public void fromTheSidecarTheRunnerStopsWhereTheJavaLoopStops() throws Exception {
         // decoder_start_ids [49, 51], max_new_tokens 24: the Java loop feeds both and generates 24; ExecuTorch's
         // loop feeds 49 and generates 51 (forced by the program) + 24
-        Vocab v = Vocab.load(Fixtures.file("whisper/eos/model.vocab.json"));
-        RunnerConfig c = RunnerConfig.fromSidecar(v);
-        assertEquals(49L, c.decoderStartTokenId);
-        assertEquals(25L, c.maxNewTokens);
+        RunnerConfig two = RunnerConfig.fromSidecar(Vocab.parse(sidecar("49, 51", 24), "model.vocab.json"));
+        assertEquals(49L, two.decoderStartTokenId);
+        assertEquals(25L, two.maxNewTokens);
+        // a three-token prompt (e.g. start, language, no-timestamps): two of them come out of ExecuTorch's loop
+        RunnerConfig three = RunnerConfig.fromSidecar(Vocab.parse(sidecar("49, 50, 51", 30), "model.vocab.json"));
+        assertEquals(49L, three.decoderStartTokenId);
+        assertEquals(32L, three.maxNewTokens);
     }
 
     @Test
@@ -59,8 +77,7 @@ public class RunnerConfigTest {
         AsrRunnerFiles withoutSidecar = new AsrRunnerFiles(new File(dir, "model.pte"), new File(dir, "model.ptd"),
                 new File(dir, "preprocessor.pte"), new File(dir, "tokenizer.json"), null);
         assertEquals(50257L, RunnerConfig.load(withoutSidecar).decoderStartTokenId);
-        File sidecar = write(dir, "model.vocab.json",
-                new String(Fixtures.bytes(Fixtures.file("whisper/eos/model.vocab.json")), StandardCharsets.UTF_8));
+        File sidecar = write(dir, "model.vocab.json", sidecar("49, 51", 24));
         AsrRunnerFiles withSidecar = new AsrRunnerFiles(withoutSidecar.model, withoutSidecar.data,
                 withoutSidecar.preprocessor, withoutSidecar.tokenizer, sidecar);
         RunnerConfig c = RunnerConfig.load(withSidecar);
