@@ -8,6 +8,7 @@ import org.myqasr.demo.core.AsrRunnerFiles;
 import org.myqasr.demo.core.RunnerConfig;
 import org.myqasr.demo.core.RunnerErrors;
 import org.myqasr.demo.core.RuntimeCheck;
+import org.pytorch.executorch.ExecutorchRuntimeException;
 import org.pytorch.executorch.extension.asr.AsrCallback;
 import org.pytorch.executorch.extension.asr.AsrModule;
 import org.pytorch.executorch.extension.asr.AsrTranscribeConfig;
@@ -80,6 +81,9 @@ final class ExecuTorchAsrRunner implements AsrRunner {
                     // AsrModule reports failures by throwing from transcribe(), caught below
                 }
             });
+        } catch (ExecutorchRuntimeException e) { // a non-zero status of the native loop, with its error.h code
+            throw new AsrException(name + ": the ASR runner failed on " + wav.getName() + " ("
+                    + RunnerErrors.name(e.getErrorCode()) + ": " + e.getMessage() + ")");
         } catch (RuntimeException e) {
             throw new AsrException(name + ": the ASR runner failed on " + wav.getName() + " (" + e.getMessage()
                     + ")");
