@@ -11,6 +11,21 @@ KEYSTORE=$TOOLS/debug.keystore
 rm -rf "$OUT" "$APK"
 mkdir -p "$OUT/obj" "$OUT/dex"
 
+step "Gradle project = this build (app/build.gradle.kts vs common.sh; one ExecuTorch version everywhere)"
+GRADLE=$APP/build.gradle.kts
+gradle_value() { sed -n "s/^ *$1 = \"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$GRADLE" | head -n1; }
+for pair in "namespace=$APP_ID" "applicationId=$APP_ID" "minSdk=$MIN_SDK" "targetSdk=$TARGET_SDK" \
+            "versionCode=$VERSION_CODE" "versionName=$VERSION_NAME"; do
+  key=${pair%%=*}; want=${pair#*=}; got=$(gradle_value "$key")
+  [ "$got" = "$want" ] || die "$GRADLE: $key is '$got', but this build uses '$want'"
+done
+et_gradle=$(sed -n 's/.*"org\.pytorch:executorch-android:\([^"]*\)".*/\1/p' "$GRADLE")
+et_app=$(sed -n 's/.*EXECUTORCH_VERSION = "\([^"]*\)".*/\1/p' "$MAIN_JAVA/$PKG_DIR/core/RuntimeCheck.java")
+et_pip=$(grep -o '"executorch==[^"]*"' "$DEMO_DIR/../setup.py" | sort -u | sed 's/"executorch==\(.*\)"/\1/')
+[ -n "$et_gradle" ] && [ "$et_gradle" = "$et_app" ] && [ "$et_gradle" = "$et_pip" ] ||
+  die "ExecuTorch versions differ: Gradle executorch-android '$et_gradle', RuntimeCheck '$et_app', setup.py '$et_pip'"
+echo "Gradle: $APP_ID, minSdk $MIN_SDK, targetSdk $TARGET_SDK, org.pytorch:executorch-android:$et_gradle (= pip executorch)"
+
 step "aapt: resources and R.java"
 gen_r_java "$OUT"
 
@@ -52,6 +67,8 @@ dex=$(dexdump "$APK" 2>/dev/null | grep 'Class descriptor' || true)
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/MainActivity;'" || die "classes.dex lacks MainActivity"
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/core/WhisperTranscriber;'" || die "classes.dex lacks the core classes"
 echo "$dex" | grep -qF "'Lorg/myqasr/demo/BenchActivity;'" || die "classes.dex lacks BenchActivity"
+echo "$dex" | grep -qF "'Lorg/myqasr/demo/ExecuTorchAsrRunner;'" || die "classes.dex lacks ExecuTorchAsrRunner (AsrModule path)"
+echo "$dex" | grep -qF "'Lorg/myqasr/demo/core/AsrRunnerSession;'" || die "classes.dex lacks AsrRunnerSession"
 manifest=$(aapt dump xmltree "$APK" AndroidManifest.xml)
 echo "$manifest" | grep -qF '".BenchActivity"' || die "the manifest lacks BenchActivity (adb benchmark)"
 # issue 13's screens: "Personalize on this phone" and "Compare" (launcher entries), the share-sheet provider

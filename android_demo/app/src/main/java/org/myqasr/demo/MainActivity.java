@@ -31,6 +31,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
 import org.myqasr.demo.core.AsrException;
+import org.myqasr.demo.core.AsrRunner;
+import org.myqasr.demo.core.AsrRunnerFiles;
+import org.myqasr.demo.core.AsrRunnerSession;
 import org.myqasr.demo.core.DemoSession;
 import org.myqasr.demo.core.LoadedModel;
 import org.myqasr.demo.core.LongForm;
@@ -39,8 +42,9 @@ import org.myqasr.demo.core.RuntimeCheck;
 import org.myqasr.demo.core.WavReader;
 
 /**
- * The demo screen: pick or find a {@code .pte} + {@code .vocab.json}, pick or record WAV clips, transcribe,
- * benchmark. All work runs on one worker thread through {@link DemoSession}; every failure becomes a line
+ * The demo screen: pick or find a {@code .pte} + {@code .vocab.json} (the generic Module and the Java loop) or an
+ * asr-runner export (ExecuTorch's AsrModule, transcript streamed as it is decoded), pick or record WAV clips,
+ * transcribe, benchmark. All work runs on one worker thread through {@link DemoSession}; every failure becomes a line
  * in the output, never a crash.
  */
 public class MainActivity extends Activity {
@@ -52,6 +56,11 @@ public class MainActivity extends Activity {
 
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     private final DemoSession session = new DemoSession();
+    /** The asr-runner path (AsrModule); at most one of the two sessions holds a model. */
+    private final AsrRunnerSession runnerSession = new AsrRunnerSession();
+    private AsrRunner.Opener runnerOpener;
+    /** The output's text before a streamed transcript began (null when none is streaming). */
+    private CharSequence liveBase;
     private final List<File> clips = new ArrayList<File>();
     private LoadedModel.Loader loader;
     private String runtimeProblem;
@@ -104,11 +113,17 @@ public class MainActivity extends Activity {
                 throw new AsrException(runtimeProblem);
             }
         };
+        runnerOpener = runtimeProblem == null ? ExecuTorchAsrRunner.OPENER : new AsrRunner.Opener() {
+            @Override
+            public AsrRunner open(AsrRunnerFiles files) throws AsrException {
+                throw new AsrException(runtimeProblem);
+            }
+        };
 
         click(R.id.pick_model, new View.OnClickListener() {
             @Override
             public void onClick(View v) {
-                pick(REQ_PTE, "*/*", false);
+                pick(REQ_PTE, "*/*", true); // several: an asr-runner export is four files
             }
         });
         click(R.id.pick_vocab, new View.OnClickListener() {
@@ -150,6 +165,7 @@ public class MainActivity extends Activity {
         click(R.id.clear, new View.OnClickListener() {
             @Override
             public void onClick(View v) {
+                liveBase = null;
                 output.setText("");
             }
         });
@@ -176,7 +192,7 @@ public class MainActivity extends Activity {
 
     /** Folders searched for models and clips: the adb-reachable app folder first, then picked copies. */
     private List<File> folders() {
-        return ModelFiles.dirs(getExternalFilesDir(null), modelsDir(), clipsDir());
+        return AsrRunnerFiles.withSubfolders(ModelFiles.dirs(getExternalFilesDir(null), modelsDir(), clipsDir()));
     }
 
     /** Finds what was pushed with adb or picked before: the newest .pte with its vocabulary, and all clips. */
@@ -184,7 +200,7 @@ public class MainActivity extends Activity {
         run("Looking for models and clips", new Task() {
             @Override
             public String run() throws Exception {
-                List<File> ptes = ModelFiles.list(folders(), ModelFiles.PTE);
+                List<File> ptes = AsrRunnerFiles.modelCandidates(ModelFiles.list(folders(), ModelFiles.PTE));
                 final List<File> wavs = ModelFiles.list(folders(), ModelFiles.WAV);
                 runOnUiThread(new Runnable() {
                     @Override
@@ -199,6 +215,11 @@ public class MainActivity extends Activity {
                     return "No model yet: pick a .pte and its .vocab.json. " + where;
                 }
                 pte = ptes.get(0);
+                AsrRunnerFiles runnerFiles = AsrRunnerFiles.find(pte);
+                if (runnerFiles != null) {
+                    vocab = null;
+                    return loadRunner(runnerFiles);
+                }
                 vocab = ModelFiles.vocabFor(pte, ModelFiles.list(folders(), ModelFiles.VOCAB));
                 if (vocab == null) {
                     return "Found " + pte.getName() + " but no " + ModelFiles.vocabNameFor(pte.getName())
@@ -212,6 +233,14 @@ public class MainActivity extends Activity {
     /** Runs on the worker thread. */
     private String load() throws AsrException {
         DemoSession.Loaded info = session.load(pte, vocab, loader);
+        runnerSession.close(); // one path holds a model at a time; a failed load above leaves the other one
+        return info.summary();
+    }
+
+    /** Runs on the worker thread. */
+    private String loadRunner(AsrRunnerFiles files) throws AsrException {
+        AsrRunnerSession.Loaded info = runnerSession.load(files, runnerOpener);
+        session.close();
         return info.summary();
     }
 
@@ -265,7 +294,16 @@ public class MainActivity extends Activity {
                 }
                 File f = copied.get(0);
                 if (request == REQ_PTE) {
-                    pte = f;
+                    File picked = AsrRunnerFiles.pickedModel(copied);
+                    pte = picked != null ? picked : pte; // the rest of an asr-runner export may come in a later pick
+                    if (pte == null) {
+                        return "Copied " + copied.size() + " file(s): now pick the model's .pte.";
+                    }
+                    AsrRunnerFiles runnerFiles = AsrRunnerFiles.find(pte);
+                    if (runnerFiles != null) {
+                        vocab = null;
+                        return loadRunner(runnerFiles);
+                    }
                     File sidecar = ModelFiles.vocabFor(pte, ModelFiles.list(folders(), ModelFiles.VOCAB));
                     if (sidecar != null && sidecar.getName().equals(ModelFiles.vocabNameFor(pte.getName()))) {
                         vocab = sidecar;
@@ -382,6 +420,10 @@ public class MainActivity extends Activity {
             append("No clip: add WAV clips or record one.");
             return;
         }
+        if (runnerSession.isLoaded()) {
+            transcribeWithRunner(files);
+            return;
+        }
         run("Transcribing " + files.size() + " clip(s)", new Task() {
             @Override
             public String run() throws Exception {
@@ -396,6 +438,26 @@ public class MainActivity extends Activity {
                     b.append(b.length() == 0 ? "" : "\n").append(line);
                 }
                 return b.toString();
+            }
+        });
+    }
+
+    /** The asr-runner path: ExecuTorch's loop decodes, each piece it streams updates the output at once. */
+    private void transcribeWithRunner(final List<File> files) {
+        run("Transcribing " + files.size() + " clip(s) with ExecuTorch's ASR runner", new Task() {
+            @Override
+            public String run() throws Exception {
+                return runnerSession.transcribeAll(files, getCacheDir(), new AsrRunnerSession.Progress() {
+                    @Override
+                    public void onText(final String shown) {
+                        runOnUiThread(new Runnable() {
+                            @Override
+                            public void run() {
+                                showLive(shown);
+                            }
+                        });
+                    }
+                });
             }
         });
     }
@@ -416,6 +478,9 @@ public class MainActivity extends Activity {
         run("Benchmarking " + one.get(0).getName() + " x" + n, new Task() {
             @Override
             public String run() throws Exception {
+                if (runnerSession.isLoaded()) {
+                    return runnerSession.benchmark(runnerSession.readClip(one.get(0)), getCacheDir(), n).describe();
+                }
                 return session.benchmark(session.readClip(one.get(0)), n).describe();
             }
         });
@@ -551,10 +616,28 @@ public class MainActivity extends Activity {
                 .append("   Vocabulary: ").append(v == null ? "none" : v.getName());
         DemoSession.Loaded info = session.loaded();
         b.append(info != null ? "\nLoaded (" + info.arch + ")" : p != null && v != null ? "\nNot loaded" : "");
+        AsrRunnerSession.Loaded runner = runnerSession.loaded();
+        if (runner != null) {
+            b.append("\nLoaded (whisper, ExecuTorch ASR runner: ").append(runner.files.data.getName())
+                    .append(", ").append(AsrRunnerFiles.PREPROCESSOR).append(", ").append(AsrRunnerFiles.TOKENIZER)
+                    .append(")");
+        }
         return b.toString();
     }
 
+    /** Shows a transcript that is still growing below the output, replacing the previous partial one. */
+    private void showLive(String text) {
+        if (liveBase == null) {
+            liveBase = output.getText().toString();
+        }
+        output.setText(liveBase.length() == 0 ? text : liveBase + "\n\n" + text);
+    }
+
     private void append(String text) {
+        if (liveBase != null) { // the final text replaces the streamed one
+            output.setText(liveBase);
+            liveBase = null;
+        }
         if (text == null || text.isEmpty()) {
             return;
         }
@@ -575,6 +658,7 @@ public class MainActivity extends Activity {
             @Override
             public void run() {
                 session.close();
+                runnerSession.close();
             }
         });
         worker.shutdown();

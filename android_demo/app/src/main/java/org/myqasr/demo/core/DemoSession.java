@@ -147,9 +147,10 @@ public final class DemoSession {
         PteFile.check(pte);
         Vocab v = Vocab.load(vocabFile);
         if (v.ptdSha256 != null) {
-            throw new AsrException(v.source + " says this export keeps its weights in a separate .ptd file; the"
-                    + " ExecuTorch Android Module API loads single-file programs only. Export the phone model"
-                    + " without external constants.");
+            throw new AsrException(v.source + " says this export keeps its weights in a separate .ptd file, which"
+                    + " the generic Module path cannot load: put model.ptd, preprocessor.pte and tokenizer.json of"
+                    + " the --target asr-runner export beside " + pte.getName() + " (the app then uses ExecuTorch's"
+                    + " AsrModule), or export with --target module for one file.");
         }
         long t0 = System.nanoTime();
         LoadedModel m = loader.load(pte);
