@@ -25,8 +25,10 @@ import java.io.OutputStream;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
 import java.util.Date;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -34,18 +36,22 @@ import org.myqasr.demo.core.AsrException;
 import org.myqasr.demo.core.AsrRunner;
 import org.myqasr.demo.core.AsrRunnerFiles;
 import org.myqasr.demo.core.AsrRunnerSession;
+import org.myqasr.demo.core.Cancellation;
 import org.myqasr.demo.core.DemoSession;
 import org.myqasr.demo.core.LoadedModel;
 import org.myqasr.demo.core.LongForm;
+import org.myqasr.demo.core.MainTasks;
 import org.myqasr.demo.core.ModelFiles;
 import org.myqasr.demo.core.RuntimeCheck;
+import org.myqasr.demo.core.TaskGate;
 import org.myqasr.demo.core.WavReader;
 
 /**
  * The demo screen: pick or find a {@code .pte} + {@code .vocab.json} (the generic Module and the Java loop) or an
  * asr-runner export (ExecuTorch's AsrModule, transcript streamed as it is decoded), pick or record WAV clips,
  * transcribe, benchmark. All work runs on one worker thread through {@link DemoSession}; every failure becomes a line
- * in the output, never a crash.
+ * in the output, never a crash. One task at a time: while it runs only its stop button works ({@link TaskGate}), and
+ * Cancel stops it ({@link Cancellation}; what stops where: {@link MainTasks}).
  */
 public class MainActivity extends Activity {
     private static final int REQ_PTE = 1;
@@ -55,6 +61,13 @@ public class MainActivity extends Activity {
     private static final int MAX_OUTPUT_CHARS = 40000;
 
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
+    private final TaskGate gate = new TaskGate();
+    private final Cancellation cancellation = new Cancellation();
+    /** The views each gated button kind stands for (the pickers and the clip list are PICK). */
+    private final Map<TaskGate.Button, List<View>> gated =
+            new EnumMap<TaskGate.Button, List<View>>(TaskGate.Button.class);
+    /** Whether the asr-runner path holds the model: written by the worker thread after each task. */
+    private volatile boolean runnerLoaded;
     private final DemoSession session = new DemoSession();
     /** The asr-runner path (AsrModule); at most one of the two sessions holds a model. */
     private final AsrRunnerSession runnerSession = new AsrRunnerSession();
@@ -77,6 +90,7 @@ public class MainActivity extends Activity {
     private ArrayAdapter<String> clipNames;
     private EditText runs;
     private Button recordButton;
+    private Button cancelButton;
 
     /** A unit of work for the worker thread; its return value is appended to the output. */
     private interface Task {
@@ -91,6 +105,7 @@ public class MainActivity extends Activity {
         output = (TextView) findViewById(R.id.output);
         runs = (EditText) findViewById(R.id.runs);
         recordButton = (Button) findViewById(R.id.record);
+        cancelButton = (Button) findViewById(R.id.cancel);
         clipSpinner = (Spinner) findViewById(R.id.clips);
         clipNames = new ArrayAdapter<String>(this, android.R.layout.simple_spinner_item, new ArrayList<String>());
         clipNames.setDropDownViewResource(android.R.layout.simple_spinner_dropdown_item);
@@ -107,12 +122,12 @@ public class MainActivity extends Activity {
         });
 
         runtimeProblem = RuntimeCheck.missingReason(getClassLoader());
-        loader = runtimeProblem == null ? ExecuTorchModel.LOADER : new LoadedModel.Loader() {
+        loader = cancellation.loader(runtimeProblem == null ? ExecuTorchModel.LOADER : new LoadedModel.Loader() {
             @Override
             public LoadedModel load(File file) throws AsrException {
                 throw new AsrException(runtimeProblem);
             }
-        };
+        }); // every decoder step / CTC forward checks the cancel flag first
         runnerOpener = runtimeProblem == null ? ExecuTorchAsrRunner.OPENER : new AsrRunner.Opener() {
             @Override
             public AsrRunner open(AsrRunnerFiles files) throws AsrException {
@@ -169,6 +184,20 @@ public class MainActivity extends Activity {
                 output.setText("");
             }
         });
+        click(R.id.cancel, new View.OnClickListener() {
+            @Override
+            public void onClick(View v) {
+                cancellation.cancel();
+                cancelButton.setEnabled(false);
+                showStatus(MainTasks.cancellingNote(gate.running(), runnerLoaded));
+            }
+        });
+        gate(TaskGate.Button.PICK, R.id.pick_model, R.id.pick_vocab, R.id.add_clips, R.id.clips, R.id.runs);
+        gate(TaskGate.Button.RECORD, R.id.record);
+        gate(TaskGate.Button.COMPUTE, R.id.transcribe, R.id.transcribe_all, R.id.benchmark);
+        gate(TaskGate.Button.CLEAR, R.id.clear);
+        gate(TaskGate.Button.CANCEL, R.id.cancel);
+        refreshButtons();
 
         idleStatus = statusText(); // nothing is running yet, so reading the session here is safe
         showStatus(null);
@@ -180,6 +209,26 @@ public class MainActivity extends Activity {
 
     private void click(int id, View.OnClickListener l) {
         findViewById(id).setOnClickListener(l);
+    }
+
+    private void gate(TaskGate.Button kind, int... ids) {
+        List<View> views = new ArrayList<View>();
+        for (int id : ids) {
+            views.add(findViewById(id));
+        }
+        gated.put(kind, views);
+    }
+
+    /** Enables exactly the views {@link TaskGate} allows now and labels Cancel for the path. Main thread. */
+    private void refreshButtons() {
+        TaskGate.Task running = gate.running();
+        for (Map.Entry<TaskGate.Button, List<View>> e : gated.entrySet()) {
+            boolean on = TaskGate.enabled(e.getKey(), running, false);
+            for (View v : e.getValue()) {
+                v.setEnabled(on);
+            }
+        }
+        cancelButton.setText(MainTasks.cancelLabel(running, runnerLoaded));
     }
 
     private File modelsDir() {
@@ -197,7 +246,7 @@ public class MainActivity extends Activity {
 
     /** Finds what was pushed with adb or picked before: the newest .pte with its vocabulary, and all clips. */
     private void scanFolders() {
-        run("Looking for models and clips", new Task() {
+        run("Looking for models and clips", TaskGate.Task.LOADING, new Task() {
             @Override
             public String run() throws Exception {
                 List<File> ptes = AsrRunnerFiles.modelCandidates(ModelFiles.list(folders(), ModelFiles.PTE));
@@ -232,14 +281,14 @@ public class MainActivity extends Activity {
 
     /** Runs on the worker thread. */
     private String load() throws AsrException {
-        DemoSession.Loaded info = session.load(pte, vocab, loader);
+        DemoSession.Loaded info = session.load(pte, vocab, loader, cancellation);
         runnerSession.close(); // one path holds a model at a time; a failed load above leaves the other one
         return info.summary();
     }
 
     /** Runs on the worker thread. */
     private String loadRunner(AsrRunnerFiles files) throws AsrException {
-        AsrRunnerSession.Loaded info = runnerSession.load(files, runnerOpener);
+        AsrRunnerSession.Loaded info = runnerSession.load(files, runnerOpener, cancellation);
         session.close();
         return info.summary();
     }
@@ -270,7 +319,7 @@ public class MainActivity extends Activity {
         } else if (data.getData() != null) {
             uris.add(data.getData());
         }
-        run("Copying " + uris.size() + " file(s)", new Task() {
+        run("Copying " + uris.size() + " file(s)", TaskGate.Task.COPYING, new Task() {
             @Override
             public String run() throws Exception {
                 File dir = request == REQ_WAV ? clipsDir() : modelsDir();
@@ -322,8 +371,8 @@ public class MainActivity extends Activity {
         });
     }
 
-    /** Copies a picked document into {@code dir} under its display name, via a temporary file. */
-    private File copy(Uri uri, File dir) throws IOException {
+    /** Copies a picked document into {@code dir} under its display name, via a temporary file; stops at Cancel. */
+    private File copy(Uri uri, File dir) throws IOException, AsrException {
         String name = displayName(uri).replaceAll("[/\\\\:*?\"<>|]", "_");
         if (!dir.isDirectory() && !dir.mkdirs()) {
             throw new IOException("cannot create " + dir);
@@ -341,6 +390,7 @@ public class MainActivity extends Activity {
             byte[] buf = new byte[1 << 16];
             int n;
             while ((n = in.read(buf)) > 0) {
+                cancellation.check();
                 out.write(buf, 0, n);
             }
             out.close();
@@ -384,8 +434,9 @@ public class MainActivity extends Activity {
         }
     }
 
+    /** Not a gated task: a header read, queued behind any running task. */
     private void describeClip(final File f) {
-        run(null, new Task() {
+        run(null, null, new Task() {
             @Override
             public String run() {
                 return clipInfo(f);
@@ -424,27 +475,18 @@ public class MainActivity extends Activity {
             transcribeWithRunner(files);
             return;
         }
-        run("Transcribing " + files.size() + " clip(s)", new Task() {
+        run("Transcribing " + files.size() + " clip(s)", TaskGate.Task.TRANSCRIBING, new Task() {
             @Override
             public String run() throws Exception {
-                StringBuilder b = new StringBuilder();
-                for (File f : files) {
-                    String line;
-                    try {
-                        line = session.transcribe(session.readClip(f)).describe();
-                    } catch (AsrException e) {
-                        line = f.getName() + ": " + e.getMessage();
-                    }
-                    b.append(b.length() == 0 ? "" : "\n").append(line);
-                }
-                return b.toString();
+                return session.transcribeAll(files, cancellation);
             }
         });
     }
 
     /** The asr-runner path: ExecuTorch's loop decodes, each piece it streams updates the output at once. */
     private void transcribeWithRunner(final List<File> files) {
-        run("Transcribing " + files.size() + " clip(s) with ExecuTorch's ASR runner", new Task() {
+        run("Transcribing " + files.size() + " clip(s) with ExecuTorch's ASR runner", TaskGate.Task.TRANSCRIBING,
+                new Task() {
             @Override
             public String run() throws Exception {
                 return runnerSession.transcribeAll(files, getCacheDir(), new AsrRunnerSession.Progress() {
@@ -457,7 +499,7 @@ public class MainActivity extends Activity {
                             }
                         });
                     }
-                });
+                }, cancellation);
             }
         });
     }
@@ -475,13 +517,14 @@ public class MainActivity extends Activity {
             append("N must be a whole number of runs, e.g. 10.");
             return;
         }
-        run("Benchmarking " + one.get(0).getName() + " x" + n, new Task() {
+        run("Benchmarking " + one.get(0).getName() + " x" + n, TaskGate.Task.BENCHMARKING, new Task() {
             @Override
             public String run() throws Exception {
                 if (runnerSession.isLoaded()) {
-                    return runnerSession.benchmark(runnerSession.readClip(one.get(0)), getCacheDir(), n).describe();
+                    return runnerSession.benchmark(runnerSession.readClip(one.get(0)), getCacheDir(), n,
+                            cancellation).describe();
                 }
-                return session.benchmark(session.readClip(one.get(0)), n).describe();
+                return session.benchmark(session.readClip(one.get(0)), n, cancellation).describe();
             }
         });
     }
@@ -516,6 +559,10 @@ public class MainActivity extends Activity {
             append("Cannot create " + dir);
             return;
         }
+        if (!gate.start(TaskGate.Task.RECORDING)) {
+            append("Wait for the running task to end, or cancel it.");
+            return;
+        }
         String name = "rec-" + new SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(new Date()) + ".wav";
         recorder = new WavRecorder(new File(dir, name), new WavRecorder.Listener() {
             @Override
@@ -525,6 +572,8 @@ public class MainActivity extends Activity {
                     public void run() {
                         recorder = null;
                         recordButton.setText(R.string.record);
+                        gate.finish();
+                        refreshButtons();
                         showStatus(null);
                         if (error != null) {
                             append(error);
@@ -543,10 +592,13 @@ public class MainActivity extends Activity {
         try {
             recorder.start();
             recordButton.setText(R.string.stop);
+            refreshButtons();
             append("Recording (up to " + (int) (LongForm.MAX_RECORDING_SECONDS / 60) + " min)...");
             showTimer(recorder);
         } catch (AsrException e) {
             recorder = null;
+            gate.finish();
+            refreshButtons();
             append(e.getMessage());
         }
     }
@@ -568,8 +620,19 @@ public class MainActivity extends Activity {
         }, 500);
     }
 
-    /** Runs a task on the worker thread; its result or its failure is appended to the output. */
-    private void run(final String label, final Task task) {
+    /**
+     * Runs a task on the worker thread as gated task {@code kind} (null: not gated, e.g. a header read); its result
+     * or its failure is appended to the output. A gated task does not start while another one runs.
+     */
+    private void run(final String label, final TaskGate.Task kind, final Task task) {
+        if (kind != null) {
+            if (!gate.start(kind)) {
+                append("Wait for the running task to end, or cancel it.");
+                return;
+            }
+            cancellation.reset();
+            refreshButtons();
+        }
         if (label != null) {
             showStatus(label + "...");
         }
@@ -579,6 +642,8 @@ public class MainActivity extends Activity {
                 String text;
                 try {
                     text = task.run();
+                } catch (Cancellation.Cancelled e) {
+                    text = MainTasks.CANCELLED;
                 } catch (AsrException e) {
                     text = "Error: " + e.getMessage();
                 } catch (IOException e) {
@@ -590,9 +655,14 @@ public class MainActivity extends Activity {
                 }
                 final String shown = text;
                 idleStatus = statusText();
+                runnerLoaded = runnerSession.isLoaded();
                 runOnUiThread(new Runnable() {
                     @Override
                     public void run() {
+                        if (kind != null) {
+                            gate.finish();
+                            refreshButtons();
+                        }
                         showStatus(null);
                         append(shown);
                     }

@@ -93,6 +93,21 @@ public final class AsrRunnerSession {
         }
     }
 
+    /**
+     * {@link #load}, then, when {@code cancel} was set while loading (AsrModule's load cannot be interrupted),
+     * closes the runner again and throws {@link Cancellation.Cancelled}. A cancel set before loading stops it from
+     * starting.
+     */
+    public Loaded load(AsrRunnerFiles files, AsrRunner.Opener opener, Cancellation cancel) throws AsrException {
+        cancel.check();
+        Loaded l = load(files, opener);
+        if (cancel.isCancelled()) {
+            close();
+            throw new Cancellation.Cancelled();
+        }
+        return l;
+    }
+
     /** A note when the sidecar's checksums name another .pte or .ptd than the ones beside it; null otherwise. */
     static String sidecarWarning(AsrRunnerFiles files, Vocab vocab) throws AsrException {
         String pte = ModelCheck.shaWarning(files.model.getName(), PteFile.sha256(files.model), vocab);
@@ -153,9 +168,25 @@ public final class AsrRunnerSession {
      * growing transcript. Returns the finished lines; a clip that fails gets a line saying why.
      */
     public String transcribeAll(List<File> wavs, File scratchDir, final Progress progress) throws AsrException {
+        return transcribeAll(wavs, scratchDir, progress, new Cancellation());
+    }
+
+    /**
+     * {@link #transcribeAll(List, File, Progress)}, checking {@code cancel} between clips (AsrModule has no stop
+     * call, so a clip being decoded finishes): the finished lines, then {@link MainTasks#cancelledAfter}.
+     */
+    public String transcribeAll(List<File> wavs, File scratchDir, final Progress progress, Cancellation cancel)
+            throws AsrException {
         requireLoaded();
         final StringBuilder done = new StringBuilder();
+        int finished = 0;
         for (File f : wavs) {
+            if (cancel.isCancelled()) {
+                done.replace(0, done.length(), joinLines(done.toString(),
+                        MainTasks.cancelledAfter(finished, wavs.size())));
+                break;
+            }
+            finished++;
             final String name = f.getName();
             String line;
             try {
@@ -178,12 +209,19 @@ public final class AsrRunnerSession {
 
     /** Transcribes {@code clip} {@code runs} times and summarises the transcribe time. */
     public DemoSession.Bench benchmark(DemoSession.Clip clip, File scratchDir, int runs) throws AsrException {
+        return benchmark(clip, scratchDir, runs, new Cancellation());
+    }
+
+    /** {@link #benchmark(DemoSession.Clip, File, int)}, checking {@code cancel} before each run (between clips). */
+    public DemoSession.Bench benchmark(DemoSession.Clip clip, File scratchDir, int runs, Cancellation cancel)
+            throws AsrException {
         requireLoaded();
         if (runs < 1 || runs > DemoSession.MAX_BENCH_RUNS) {
             throw new AsrException("The number of benchmark runs must be between 1 and " + DemoSession.MAX_BENCH_RUNS);
         }
         double[] ms = new double[runs];
         for (int r = 0; r < runs; r++) {
+            cancel.check();
             ms[r] = transcribe(clip, scratchDir, null).transcribeMs;
         }
         return new DemoSession.Bench(clip, new Stats(ms));

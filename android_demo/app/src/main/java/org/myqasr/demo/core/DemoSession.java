@@ -1,6 +1,7 @@
 package org.myqasr.demo.core;
 
 import java.io.File;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -15,7 +16,7 @@ public final class DemoSession {
      * Whisper takes recordings up to {@link LongForm#MAX_RECORDING_SECONDS} through its long-form method.
      */
     public static final double MAX_CTC_SECONDS = 30.0;
-    /** A benchmark cannot be cancelled, so keep it bounded. */
+    /** Runs per benchmark at most (a benchmark stops at Cancel, but keep it bounded). */
     public static final int MAX_BENCH_RUNS = 1000;
 
     private LoadedModel model;
@@ -175,6 +176,21 @@ public final class DemoSession {
         }
     }
 
+    /**
+     * {@link #load}, then, when {@code cancel} was set while loading (a native call that cannot be interrupted),
+     * closes the model again and throws {@link Cancellation.Cancelled}. A cancel set before loading stops it from
+     * starting.
+     */
+    public Loaded load(File pte, File vocabFile, LoadedModel.Loader loader, Cancellation cancel) throws AsrException {
+        cancel.check();
+        Loaded l = load(pte, vocabFile, loader);
+        if (cancel.isCancelled()) {
+            close();
+            throw new Cancellation.Cancelled();
+        }
+        return l;
+    }
+
     /** The longest clip the loaded model takes (Whisper: long-form; CTC: one 30 s input). */
     public double maxClipSeconds() {
         return vocab != null && Vocab.ARCH_WAV2VEC2.equals(vocab.arch) ? MAX_CTC_SECONDS
@@ -195,14 +211,47 @@ public final class DemoSession {
         return new Result(clip, transcriber.transcribe(clip.pcm));
     }
 
+    /**
+     * Transcribes the clips in turn, one line each (a clip that fails gets a line saying why). Cancel stops it: the
+     * finished lines, then {@link MainTasks#cancelledAfter}. Inside a clip the model's own checks stop it (a model
+     * loaded through {@link Cancellation#loader}); between clips this loop checks {@code cancel}.
+     */
+    public String transcribeAll(List<File> wavs, Cancellation cancel) throws AsrException {
+        requireModel();
+        StringBuilder b = new StringBuilder();
+        int done = 0;
+        for (File f : wavs) {
+            String line;
+            try {
+                cancel.check();
+                line = transcribe(readClip(f)).describe();
+            } catch (Cancellation.Cancelled e) {
+                b.append(b.length() == 0 ? "" : "\n").append(MainTasks.cancelledAfter(done, wavs.size()));
+                break;
+            } catch (AsrException e) {
+                line = e.getMessage().startsWith(f.getName() + ":") ? e.getMessage() : f.getName() + ": "
+                        + e.getMessage();
+            }
+            b.append(b.length() == 0 ? "" : "\n").append(line);
+            done++;
+        }
+        return b.toString();
+    }
+
     /** Transcribes {@code clip} {@code runs} times and summarises the model time. */
     public Bench benchmark(Clip clip, int runs) throws AsrException {
+        return benchmark(clip, runs, new Cancellation());
+    }
+
+    /** {@link #benchmark(Clip, int)}, checking {@code cancel} before each run. */
+    public Bench benchmark(Clip clip, int runs, Cancellation cancel) throws AsrException {
         requireModel();
         if (runs < 1 || runs > MAX_BENCH_RUNS) {
             throw new AsrException("The number of benchmark runs must be between 1 and " + MAX_BENCH_RUNS);
         }
         double[] ms = new double[runs];
         for (int r = 0; r < runs; r++) {
+            cancel.check();
             ms[r] = transcriber.transcribe(clip.pcm).totalMs();
         }
         return new Bench(clip, new Stats(ms));

@@ -3,11 +3,13 @@ package org.myqasr.demo.core;
 /**
  * One task at a time on a screen, and which buttons that leaves enabled: while a task runs only its stop button
  * (Cancel, or the record button that now reads Stop) works; idle, everything works except Cancel, and Share only
- * once a statistics file exists. The screens call {@link #enabled} for each button after every change.
+ * once a statistics file exists. The screens call {@link #enabled} for each button after every change. The main
+ * screen maps its buttons onto the same kinds: the three pickers are PICK, Transcribe / Transcribe all / Benchmark
+ * are COMPUTE.
  */
 public final class TaskGate {
     /** What is running. */
-    public enum Task { NONE, READING, COPYING, RECORDING, COMPUTING, COMPARING }
+    public enum Task { NONE, READING, COPYING, RECORDING, COMPUTING, COMPARING, LOADING, TRANSCRIBING, BENCHMARKING }
 
     /** The buttons of the personalize and compare screens. */
     public enum Button { PICK, RECORD, COMPUTE, SHARE, CLEAR, COMPARE, CANCEL }

@@ -79,7 +79,15 @@ public class AsrRunnerSessionTest {
 
     /** An asr-runner export folder: two ExecuTorch programs (the CTC fixture stands in), .ptd, tokenizer.json. */
     private AsrRunnerFiles export(boolean sidecar) throws IOException, AsrException {
-        File dir = tmp.newFolder();
+        return exportIn(tmp.newFolder(), sidecar);
+    }
+
+    /** {@link #export} without a sidecar, into {@code dir}. */
+    static AsrRunnerFiles exportIn(File dir) throws IOException, AsrException {
+        return exportIn(dir, false);
+    }
+
+    static AsrRunnerFiles exportIn(File dir, boolean sidecar) throws IOException, AsrException {
         byte[] program = Fixtures.bytes(Fixtures.file("ctc/model.pte"));
         write(new File(dir, "model.pte"), program);
         write(new File(dir, "preprocessor.pte"), program);
