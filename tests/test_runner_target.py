@@ -18,7 +18,8 @@ def test_the_shared_table_reaches_budgets_a_single_file_cannot(runner_pte, embed
     from myqasr.plan import uniform_bytes
 
     assert runner_pte.int4_bytes < runner_pte.budget_mb * MB < uniform_bytes(embedded, 2)   # one-file floor above 30
-    assert runner_pte.int8_bytes < uniform_bytes(embedded, 1) - 19_000_000                # a 20 MB table saved
+    # a 20 MB table saved, less what the runner loads beside the program (tokenizer.json 1.75 MB, the rule rows)
+    assert runner_pte.int8_bytes < uniform_bytes(embedded, 1) - 17_000_000
 
 
 def test_pte_plus_ptd_fit_the_budget_and_match_the_size_model(runner_pte):
@@ -54,7 +55,8 @@ def test_the_ptd_holds_the_token_table_once(runner_pte):
 
 
 def test_host_runner_hears_about_what_full_precision_hears(runner_pte):
-    """Issue 15's bar: WER within 2 points of full precision on held-out speech (the `.pte`'s numbers were checked
+    """Issue 15's bar: WER on the sample user (calibrated on its own clips, scored on its 8 test clips) within 2 points
+    of full precision (the `.pte`'s numbers were checked
     against the simulated model by `verify`; whole transcripts may still part at a near-tie, see the README)."""
     report = runner_pte.sidecar(".report.md").read_text()
     rows = report_rows(report)
@@ -111,7 +113,9 @@ def test_the_program_has_the_asr_runner_methods_and_side_files(runner_pte, runne
     ids = embedded.processor.tokenizer(" Please pick up milk.", add_special_tokens=False).input_ids
     assert tok.encode(" Please pick up milk.", add_special_tokens=False).ids == ids
     assert tok.decode(ids) == m.vocab.decode(ids) == " Please pick up milk."
-    assert torch.equal(m.run("sampler", torch.tensor([[[0.0, 3.0, -1.0, 2.0]]]))[0], torch.tensor([1]))
+    logits = torch.zeros(1, 1, len(m.vocab.tokens))
+    logits[0, 0, 4321], logits[0, 0, 17] = 3.0, 2.5
+    assert torch.equal(m.run("sampler", logits)[0], torch.tensor([4321]))
 
 
 def test_the_program_applies_whispers_rules_and_raw_mode_does_not(runner_model, held_out_dir):
