@@ -70,13 +70,19 @@ def measure(a) -> dict:
         budget_mb = round(b / MB + 0.0000005, 6)       # rounded up to a whole byte: the budget is reachable
         r = personalize(loaded, calib, budget_mb, a.work / f"{label.split()[0]}{suffix(a.target)}.pte",
                         config=config, stats=stats, eval_clips=test, threads=a.threads, progress=False)
-        rows.append({**result_row(label, budget_mb, r), "decoder_ms_per_step": decoder_ms_per_step(r)})
+        rows.append({**result_row(label, budget_mb, r), "decoder_ms_per_step": decoder_ms_per_step(r),
+                     "program_mb": program_bytes(Path(r.pte_path)) / MB})
     return {"rows": rows, "seconds": time.perf_counter() - t0, "calib_clips": len(calib), "test_clips": len(test)}
 
 
 def suffix(target: str) -> str:
     """Result and work file names: budgets.md for one `.pte` (module), budgets-asr-runner.md for `.pte` + `.ptd`."""
     return "" if target == "module" else f"-{target}"
+
+
+def program_bytes(pte: Path) -> int:
+    """The program's own bytes: the `.pte` and its `.ptd` (without the asr-runner's preprocessor and tokenizer)."""
+    return sum(p.stat().st_size for p in (pte, pte.with_suffix(".ptd")) if p.is_file())
 
 
 def decoder_ms_per_step(r) -> float | None:
@@ -89,13 +95,15 @@ def report(res: dict) -> str:
     md = header(TITLE, res["command"], res["meta"]).split("\n") + [
         "", f"{res['calib_clips']} calibration clips, {res['test_clips']} held-out test clips, default settings; "
         f"total {res['seconds'] / 60:.1f} min.",
-        f"Target {res.get('target', 'module')}: real = " + ("`.pte` + `.ptd` bytes (the token table once)."
-                                                             if res.get("target", "module") != "module" else
-                                                             "the one `.pte`'s bytes (the token table twice)."),
+        f"Target {res.get('target', 'module')}: real = " + (
+            "every file ExecuTorch's ASR runner loads: `.pte` + `.ptd` (the token table once) + preprocessor.pte + "
+            "tokenizer.json; program = `.pte` + `.ptd`." if res.get("target", "module") != "module" else
+            "the one `.pte`'s bytes (the token table twice)."),
         "Every file is at most its budget; 'under' is how much of the budget is left unused.", "",
-        table(["point", "budget MB", "predicted MB", "real MB", "under %", "WER fp32 %", "WER sim %",
+        table(["point", "budget MB", "predicted MB", "real MB", "program MB", "under %", "WER fp32 %", "WER sim %",
                "WER .pte %", ".pte s/clip", "RTF", "decoder ms/step"],
               [[r["point"], f"{r['budget_mb']:.3f}", f"{r['predicted_mb']:.3f}", f"{r['real_mb']:.3f}",
+                fmt_or_dash(r.get("program_mb"), 3),
                 f"{r['under_budget_pct']:.2f}", f"{100 * r['wer_fp32']:.1f}", f"{100 * r['wer_sim']:.1f}",
                 f"{100 * r['wer_pte']:.1f}", f"{r['pte_s_per_clip']:.3f}", f"{r['pte_rtf']:.3f}",
                 fmt_or_dash(r.get("decoder_ms_per_step"))] for r in rows]),

@@ -264,9 +264,10 @@ def _personalize_in_process(embedded, clips_dir, stats_file, held_out_dir, out, 
 
     buf = io.StringIO()
     start = time.perf_counter()
+    stats = ["--stats", str(stats_file)] if stats_file else []
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
         mp.setattr(models, "load_model", lambda model_id=None: embedded)
-        code = main(["personalize", "--clips", str(clips_dir), "--stats", str(stats_file),
+        code = main(["personalize", "--clips", str(clips_dir), *stats,
                      "--eval-clips", str(held_out_dir), "--budget-mb", str(budget_mb), "--out", str(out),
                      "--threads", "2", *extra])
     result = MixedPte(out, budget_mb, int8, int4, code, buf.getvalue(), time.perf_counter() - start)
@@ -280,14 +281,16 @@ RUNNER_BUDGET_MB = 30.0      # issue 15's done-when: below the one-file floor (3
 
 
 @pytest.fixture(scope="session")
-def runner_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_factory) -> MixedPte:
-    """`myqasr personalize --target asr-runner --budget-mb 30` on the user's clips: a verified `.pte` + `.ptd` whose
-    token table is stored once (the one export behind test_runner_target)."""
+def runner_pte(embedded, tmp_path_factory) -> MixedPte:
+    """`myqasr personalize --target asr-runner --budget-mb 30` on the sample user (its calibration clips, scored on
+    its 8 test clips; issue 15's done-when): a verified model.pte + model.ptd + preprocessor.pte + tokenizer.json
+    whose token table is stored once (the one export behind test_runner_target)."""
+    from myqasr.audio import SAMPLE_USER_DIR
     from myqasr.plan import uniform_bytes
     from myqasr.config import PlanConfig
 
     shared = PlanConfig(target="asr-runner")
     int8, int4 = uniform_bytes(embedded, 1, shared), uniform_bytes(embedded, 2, shared)
-    return _personalize_in_process(embedded, user_clips_dir, user_stats_file, held_out_dir,
+    return _personalize_in_process(embedded, SAMPLE_USER_DIR / "calib", None, SAMPLE_USER_DIR / "test",
                                    tmp_path_factory.mktemp("runner") / "model.pte", RUNNER_BUDGET_MB, int8, int4,
                                    ["--target", "asr-runner"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from myqasr.errors import MyqasrError
 from myqasr.fileio import check_output_path, write_atomic_group
 from myqasr.config import Target
+from myqasr.models import tokenizer_json
 from myqasr.plan import check_shared_table, scheme_target
 from myqasr.scheme import check_runs_on_backend, check_scheme_matches
 
@@ -41,7 +42,8 @@ class ExportReport:
     def summary(self) -> str:
         err = (self.predicted_bytes - self.pte_bytes) / self.pte_bytes * 100 if self.pte_bytes else 0.0
         subgraphs = ", ".join(f"{m} {n}" for m, n in self.delegated_subgraphs.items())
-        files = self.pte_path + (f" + {Path(self.ptd_path).name}" if self.ptd_path else "")
+        files = self.pte_path + (f" + {Path(self.ptd_path).name} + {RUNNER_PREPROCESSOR} + {RUNNER_TOKENIZER}"
+                                 if self.ptd_path else "")
         return (f"wrote {files} ({self.pte_bytes / 1e6:.2f} MB; predicted {self.predicted_bytes / 1e6:.2f} MB, "
                 f"{err:+.2f}%) and {self.vocab_path}\n"
                 f"  methods: {', '.join(self.methods)}; XNNPACK subgraphs: {subgraphs}; "
@@ -63,19 +65,37 @@ def check_scheme_for_model(scheme, loaded) -> None:
     check_shared_table(scheme)
 
 
+RUNNER_PREPROCESSOR = "preprocessor.pte"     # the asr-runner target's front end, beside model.pte / model.ptd
+RUNNER_TOKENIZER = "tokenizer.json"           # the asr-runner target's tokenizer (`myqasr.models.tokenizer_json`)
+
+
+def runner_files(pte) -> dict[str, Path]:
+    """The files ExecuTorch's ASR runner loads with an asr-runner `model.pte` (`AsrModule(model, tokenizer, data,
+    preprocessor)`): its `.ptd`, and the model-wide preprocessor and tokenizer in the same folder."""
+    pte = Path(pte)
+    return {"data": ptd_path_for(pte), "preprocessor": pte.with_name(RUNNER_PREPROCESSOR),
+            "tokenizer": pte.with_name(RUNNER_TOKENIZER)}
+
+
 def build_program(scheme, loaded, *, max_new_tokens: int = 128):
-    """(ExecutorchProgramManager, GateReport, Vocab) for a scheme on a loaded model; nothing is written."""
+    """(ExecutorchProgramManager, GateReport, Vocab, side files {name: bytes}) for a scheme on a loaded model;
+    nothing is written. Side files: the asr-runner target's preprocessor and tokenizer (none for one `.pte`)."""
     from .vocab import ctc_vocab, whisper_vocab
 
+    side = {}
     if loaded.arch == "whisper":
-        from .whisper import export_whisper, whisper_prompt
+        from .whisper import export_preprocessor_program, export_whisper, whisper_prompt
 
         fe = getattr(loaded.processor, "feature_extractor", None)
-        shared = scheme_target(scheme) == Target.asr_runner
-        pm, report = export_whisper(loaded.model, scheme, feature_extractor=fe, max_new_tokens=max_new_tokens,
-                                    shared_table=shared)
         vocab = whisper_vocab(loaded.processor.tokenizer, loaded.model.generation_config, max_new_tokens,
                               prompt=whisper_prompt(loaded.model))
+        runner = scheme_target(scheme) == Target.asr_runner
+        if runner:
+            vocab.whisper.update(contract="asr-runner", preprocessor=RUNNER_PREPROCESSOR, tokenizer=RUNNER_TOKENIZER)
+            side = {RUNNER_PREPROCESSOR: export_preprocessor_program(loaded.model, fe).buffer,
+                    RUNNER_TOKENIZER: tokenizer_json(loaded)}
+        pm, report = export_whisper(loaded.model, scheme, feature_extractor=fe, max_new_tokens=max_new_tokens,
+                                    runner_rules=vocab.whisper if runner else None)
     elif loaded.arch == "wav2vec2":
         if scheme_target(scheme) != Target.module:
             raise MyqasrError(f"scheme: target {scheme_target(scheme)} is for Whisper (ExecuTorch's seq2seq ASR "
@@ -89,7 +109,7 @@ def build_program(scheme, loaded, *, max_new_tokens: int = 128):
         vocab.ctc["min_frames"] = frame_range(loaded.model)[0]
     else:
         raise MyqasrError(f"export: no exporter for architecture {loaded.arch!r}")
-    return pm, report, vocab
+    return pm, report, vocab, side
 
 
 def export_scheme(scheme, loaded, out_path: str | os.PathLike, *, scheme_path: str | None = None,
@@ -102,7 +122,7 @@ def export_scheme(scheme, loaded, out_path: str | os.PathLike, *, scheme_path: s
     check_scheme_for_model(scheme, loaded)
     t0 = time.perf_counter()
     try:
-        pm, report, vocab = build_program(scheme, loaded, max_new_tokens=max_new_tokens)
+        pm, report, vocab, side = build_program(scheme, loaded, max_new_tokens=max_new_tokens)
     except KeyError as e:
         raise MyqasrError(f"scheme: corrupted (missing {e})") from None
     buf = pm.buffer
@@ -113,11 +133,13 @@ def export_scheme(scheme, loaded, out_path: str | os.PathLike, *, scheme_path: s
     vocab.ptd_sha256 = hashlib.sha256(data).hexdigest() if data is not None else None
     vpath, dpath = vocab_path_for(out), ptd_path_for(out)
     text = (json.dumps(vocab.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
-    files = {out: buf, vpath: text, **({dpath: data} if data is not None else {})}
+    files = {out: buf, vpath: text, **({dpath: data} if data is not None else {}),
+             **{out.with_name(name): content for name, content in side.items()}}
     write_atomic_group(files)                      # the files are replaced together, or not at all
     if data is None:
         dpath.unlink(missing_ok=True)              # a stale .ptd of an earlier asr-runner export would be loaded with it
-    return ExportReport(str(out), str(vpath), loaded.arch, loaded.model_id, len(buf) + len(data or b""),
+    return ExportReport(str(out), str(vpath), loaded.arch, loaded.model_id,
+                        len(buf) + len(data or b"") + sum(len(c) for c in side.values()),
                         predicted_bytes(scheme), vocab.pte_sha256, export_s, sorted(pm.methods),
                         report.delegated_subgraphs, report.undelegated,
                         ptd_path=str(dpath) if data is not None else None)

@@ -294,7 +294,7 @@ def _restore_ranges(ranges: dict, edge) -> None:
                         env.var_to_range[sym] = vr
 
 
-def lower(programs: dict, *, external_constants=None, constant_methods: dict | None = None):
+def lower(programs: dict, *, external_constants=None, constant_methods: dict | None = None, reinplace: bool = True):
     """ExportedPrograms by method name -> (ExecutorchProgramManager, GateReport). Raises MyqasrError on a gate failure."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
@@ -311,7 +311,8 @@ def lower(programs: dict, *, external_constants=None, constant_methods: dict | N
     # Inputs are not memory-planned: the runtime reads the caller's tensors in place instead of copying them into
     # the program's arena at every call (Whisper's text_decoder takes 8 x 2.3 MB of cross K/V per token; measured in
     # benchmarks/results/perf_findings.md). Method::set_input shares the data of an unplanned input.
-    cfg = dict(extract_delegate_segments=True, memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+    cfg = dict(extract_delegate_segments=True, memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+               run_reinplace_pass=reinplace)
     if external_constants is not None:
         cfg["external_constants"] = external_constants
     return edge.to_executorch(ExecutorchBackendConfig(**cfg)), report

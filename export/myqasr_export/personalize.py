@@ -159,7 +159,7 @@ def _write_report(result: PersonalizeResult, scheme, export_report, eval_clips) 
 
     lines = ["# myqasr personalize report", "", "```", scheme_summary(scheme), "```", "",
              f"- budget: {result.budget_bytes / MB:.3f} MB; predicted {result.predicted_bytes / MB:.3f} MB; "
-             f"**real {'.pte + .ptd' if export_report.ptd_path else '.pte'} {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
+             f"**real {'.pte + .ptd + preprocessor + tokenizer' if export_report.ptd_path else '.pte'} {result.real_bytes / MB:.3f} MB** ({'fits' if result.real_bytes <= result.budget_bytes else 'OVER'}"
              f", {result.tries} export{'s' if result.tries > 1 else ''})",
              f"- {result.verify.summary()}",
              f"- XNNPACK subgraphs: {export_report.delegated_subgraphs}",

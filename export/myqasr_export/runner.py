@@ -8,6 +8,12 @@ Longer than 30 s: Whisper's sequential long-form method (`myqasr.longform`: wind
 <|startoftranscript|> alone, each next window starting at the last complete segment's end), CTC in overlapping
 windows. Wav2Vec2-CTC: forward -> greedy CTC. Every clip reports load / preprocess / encode / decode / total seconds
 and RTF.
+
+An asr-runner export (`--target asr-runner`: model.pte + model.ptd + preprocessor.pte + tokenizer.json, see
+`myqasr_export.whisper`) runs a clip the way ExecuTorch's seq2seq ASR runner does (`runner_loop`: start token,
+text_decoder with the packed encoder output and cache_position, the program's sampler, stop at an id of
+get_eos_ids): the program applies Whisper's rules itself. Long recordings and verification call its text_decoder
+in raw mode (negative positions) and apply the rules above in Python, as for a single-file program.
 """
 from __future__ import annotations
 
@@ -69,6 +75,15 @@ def set_threads(n: int | None) -> int:
         return int(n or 0)
 
 
+def _load_methods(rt, path: Path, ptd: Path | None = None):
+    """(program, {method name: loaded method}) of a `.pte` (+ its external data); one MyqasrError line on failure."""
+    try:
+        program = rt.load_program(path, data_path=ptd) if ptd else rt.load_program(path)
+        return program, {name: program.load_method(name) for name in program.method_names}
+    except Exception as e:   # noqa: BLE001  (the runtime raises RuntimeError with a status code)
+        raise MyqasrError(f"{path}: cannot load program ({str(e).splitlines()[0] if str(e) else e})") from e
+
+
 def _ptd_for(pte: Path) -> Path | None:
     p = pte.with_suffix(".ptd")
     return p if p.is_file() else None
@@ -91,12 +106,17 @@ class PteModel:
         if ptd is None and self.vocab.ptd_sha256:
             raise MyqasrError(f"{self.path.with_suffix('.ptd')}: external data file missing (the program keeps its "
                               "token table there; copy it next to the .pte)")
-        try:
-            rt = Runtime.get()
-            self.program = rt.load_program(self.path, data_path=ptd) if ptd else rt.load_program(self.path)
-            self.methods = {name: self.program.load_method(name) for name in self.program.method_names}
-        except Exception as e:   # noqa: BLE001  (the runtime raises RuntimeError with a status code)
-            raise MyqasrError(f"{self.path}: cannot load program ({str(e).splitlines()[0] if str(e) else e})") from e
+        self.asr_runner = self.vocab.whisper.get("contract") == "asr-runner"
+        rt = Runtime.get()
+        self.program, self.methods = _load_methods(rt, self.path, ptd)
+        if self.asr_runner:
+            from .exporter import runner_files
+
+            pre = runner_files(self.path)["preprocessor"]
+            if not pre.is_file():
+                raise MyqasrError(f"{pre}: preprocessor program missing (an asr-runner export keeps its front end "
+                                  "there; copy it next to the .pte)")
+            self.methods["preprocessor"] = _load_methods(rt, pre)[1]["forward"]
         self.load_s = time.perf_counter() - t0
 
     def run(self, method: str, *inputs) -> list:
@@ -106,10 +126,47 @@ class PteModel:
 
     def whisper_features(self, pcm: np.ndarray) -> torch.Tensor:
         n = self.vocab.whisper["n_samples"]
-        x = torch.zeros(n, dtype=torch.float32)
         a = torch.as_tensor(np.asarray(pcm, dtype=np.float32)[:n])
+        if self.asr_runner:                              # preprocessor.pte pads the clip itself (as on the phone)
+            return self.run("preprocessor", torch.cat([a, torch.zeros(max(0, 2 - a.numel()))]))[0]
+        x = torch.zeros(n, dtype=torch.float32)
         x[: a.numel()] = a
         return self.run("preprocessor", x)[0]
+
+    def decoder_logits(self, token: int, pos: int, encoded: list) -> torch.Tensor:
+        """Raw logits [1, 1, V] of one decoder step (no rules applied), for either contract."""
+        tok = torch.tensor([[token]], dtype=torch.long)
+        if self.asr_runner:
+            return self.run("text_decoder", tok, encoded[0], torch.tensor([-1 - pos], dtype=torch.long))[0]
+        return self.run("text_decoder", tok, torch.tensor([pos], dtype=torch.long), *encoded)[0]
+
+    def cross_kv_list(self, encoded: list) -> list[torch.Tensor]:
+        """The encoder's cross K/V as one tensor per layer and kind (unpacked views for an asr-runner program)."""
+        if self.asr_runner:
+            return [encoded[0][:, i] for i in range(encoded[0].shape[1])]
+        return list(encoded)
+
+    def runner_loop(self, encoded: list) -> tuple[list[int], int]:
+        """ExecuTorch's seq2seq runner loop (extension/asr/runner/seq2seq_runner.cpp) on an asr-runner program:
+        feed the start token at position 0, then each sampled token at the next position, until an id of
+        get_eos_ids or max_new_tokens tokens -> (generated ids without the prompt and the end, decoder calls).
+        max_new_tokens is what the app passes: the prompt's forced tokens + the vocabulary's max_new_tokens."""
+        w = self.vocab.whisper
+        prompt = [int(t) for t in w["decoder_start_ids"]]
+        eos = {int(e) for e in self.run("get_eos_ids")}
+        max_new = len(prompt) - 1 + int(w["max_new_tokens"])
+        tokens, pos = [prompt[0]], 0
+        while pos < max_new:
+            logits = self.run("text_decoder", torch.tensor([[tokens[-1]]], dtype=torch.long), encoded[0],
+                              torch.tensor([pos], dtype=torch.long))
+            tokens.append(int(self.run("sampler", *logits)[0][0]))
+            pos += 1
+            if tokens[-1] in eos:
+                break
+        if tokens[: len(prompt)] != prompt:
+            raise MyqasrError(f"{self.path}: the program did not force the prompt {prompt} (got {tokens[:len(prompt)]})")
+        ids = tokens[len(prompt):]
+        return (ids[:-1] if ids and ids[-1] in eos else ids), pos
 
     def whisper_greedy(self, cross_kv: list, timestamps: bool = False) -> tuple[list[int], int]:
         """Greedy ids from the encoder's outputs (cross K/V) -> (generated ids without eos, decoder calls).
@@ -129,8 +186,7 @@ class PteModel:
                          max_initial_timestamp=int(w.get("max_initial_timestamp", WHISPER_MAX_INITIAL_TIMESTAMP)))
         logits, pos = None, 0
         for tok in prompt:
-            logits = self.run("text_decoder", torch.tensor([[tok]], dtype=torch.long),
-                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
+            logits = self.decoder_logits(tok, pos, cross_kv)
             pos += 1
         ids: list[int] = []
         steps = len(prompt)
@@ -148,8 +204,7 @@ class PteModel:
             ids.append(nxt)
             if len(ids) >= max_new:
                 break
-            logits = self.run("text_decoder", torch.tensor([[nxt]], dtype=torch.long),
-                              torch.tensor([pos], dtype=torch.long), *cross_kv)[0]
+            logits = self.decoder_logits(nxt, pos, cross_kv)
             pos += 1
             steps += 1
         return ids, steps
@@ -183,7 +238,7 @@ class PteModel:
 
     def encode_whisper(self, feats: torch.Tensor) -> list:
         cross_kv = self.run("encoder", feats)
-        if len(cross_kv) < 2:
+        if len(cross_kv) < 2 and not self.asr_runner:
             raise MyqasrError(f"{self.path}: its encoder returns hidden states, not the decoder's cross-attention K/V "
                               "(exported by an older myqasr): export it again")
         return cross_kv
@@ -196,7 +251,7 @@ class PteModel:
         t1 = time.perf_counter()
         cross_kv = self.encode_whisper(feats)
         t2 = time.perf_counter()
-        ids, steps = self.whisper_greedy(cross_kv)
+        ids, steps = self.runner_loop(cross_kv) if self.asr_runner else self.whisper_greedy(cross_kv)
         t3 = time.perf_counter()
         text = self.vocab.decode(ids).strip()
         return RunResult(path, text, ids, len(pcm) / SAMPLE_RATE,

@@ -10,12 +10,14 @@ from myqasr.size import BackendProfile, model_bytes
 
 
 def pte_bytes(path: str | os.PathLike) -> int:
-    """Bytes on disk of `path` plus its `.ptd` external-data file, if any (what a budget must cover)."""
+    """Bytes on disk of `path`, plus, for an asr-runner export (one with a `.ptd`), every file the runner loads
+    with it: the `.ptd`, the preprocessor and the tokenizer (what a budget must cover)."""
+    from .exporter import runner_files
+
     p = Path(path)
     total = p.stat().st_size
-    ptd = p.with_suffix(".ptd")
-    if ptd.is_file():
-        total += ptd.stat().st_size
+    if p.with_suffix(".ptd").is_file():
+        total += sum(f.stat().st_size for f in runner_files(p).values() if f.is_file())
     return total
 
 

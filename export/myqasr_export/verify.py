@@ -182,8 +182,9 @@ def verify_whisper(pte, sim, processor, clips, report: VerifyReport):
         # the .pte end to end: its own features and encoder, its own greedy transcript
         f_pte = pte.whisper_features(audio)
         _keep_worst(report.diffs, "features", tensor_diff(f_pte, feats), "max_abs")
-        kv_pte = pte.run("encoder", f_pte)
-        gen, _ = pte.whisper_greedy(kv_pte)
+        encoded = pte.encode_whisper(f_pte)
+        gen, _ = pte.runner_loop(encoded) if pte.asr_runner else pte.whisper_greedy(encoded)
+        kv_pte = pte.cross_kv_list(encoded)
         ids = prompt + gen + ([eos] if len(gen) < w["max_new_tokens"] else [])   # the positions greedy decoding sees
         # the simulated model, teacher-forced along the same transcript (its own greedy pick is compared at every
         # position below, so a simulated greedy run would only repeat that work)
@@ -191,8 +192,7 @@ def verify_whisper(pte, sim, processor, clips, report: VerifyReport):
         sim_rows = sim(input_features=feats, decoder_input_ids=torch.tensor([ids[:-1]])).logits[0]
         enc = tensor_diff(_flat(kv_pte), _flat(kv_ref))
         _keep_worst(report.diffs, "encoder", enc, "rms_rel")
-        rows = [pte.run("text_decoder", torch.tensor([[tok]]), torch.tensor([pos]), *kv_pte)[0][0, -1]
-                for pos, tok in enumerate(ids[:-1])]
+        rows = [pte.decoder_logits(tok, pos, encoded)[0, -1] for pos, tok in enumerate(ids[:-1])]
         pte_rows = torch.stack(rows)
         lg = tensor_diff(pte_rows, sim_rows)
         _keep_worst(report.diffs, "logits", lg, "rms_rel")

@@ -17,6 +17,24 @@ new clip (whatever a previous clip left at later positions is masked out). The p
 Whisper runners use: within 4.6e-5 of transformers' features, 4.4x faster than our DFT-as-Conv1d `LogMel` (31 vs 137 ms per window)
 and a ninth of its program size, the same transcripts (benchmarks/results/longform.md). `LogMel` stays for a feature extractor
 whose filterbank is not the standard one.
+
+The asr-runner target (`--target asr-runner`) follows instead the contract of ExecuTorch's own seq2seq ASR runner
+(extension/asr/runner/seq2seq_runner.cpp, Android `AsrModule`), in three files beside a `.ptd`:
+
+  model.pte:  encoder(features [1, 80, 3000])   -> ONE tensor: the cross K/V packed [H, 2L, T * D] (`pack_cross_kv`)
+              text_decoder(input_ids int64 [1, 1], packed cross K/V, cache_position int64 [1]) -> logits [1, 1, V]
+                  Whisper's rules are inside: the prompt's next token forced (<|notimestamps|> at position 1),
+                  suppressed tokens, begin-suppressed tokens at the first text position, <|endoftext|> forced at the
+                  last cache position. A negative cache_position -(p + 1) means position p with raw logits (no
+                  rules): the host's long-form and verification loops apply their own rules.
+              sampler(logits) -> int64 [1] (argmax: the runner uses it at temperature 0)
+              get_eos_ids() -> [<|endoftext|>]
+  preprocessor.pte:  forward(pcm float32 [n <= 480000]) -> features [1, 80, 3000] (padded to the window)
+  tokenizer.json:    the Hugging Face tokenizer (`myqasr.vocab_files.tokenizer_json`)
+
+The decoder copies the packed K/V into its own buffers at position 0 only (index_put_ of H rows at position 0, of
+0 rows after: reinplaced, so a step does not touch the packed tensor) and then reads them as the single-file program's
+decoder reads its inputs.
 """
 from __future__ import annotations
 
@@ -301,6 +319,138 @@ def export_programs(qmodel: nn.Module, preprocessor: nn.Module, max_cache_len: i
     return {"preprocessor": pre, "encoder": enc, "text_decoder": dec}
 
 
+def pack_cross_kv(kv: list[torch.Tensor]) -> torch.Tensor:
+    """[k_0, v_0, ..., k_{L-1}, v_{L-1}] (`cross_kv` layouts, each H * T * D values) -> one tensor [H, 2L, T * D]
+    (heads first: the decoder's copy slices rows of dim 0, which keeps every stride static)."""
+    return torch.stack([t.reshape(t.shape[0], -1) for t in kv], dim=1)
+
+
+class RunnerEncoder(nn.Module):
+    """The asr-runner `encoder` method: features [1, n_mels, 3000] -> the packed cross K/V (`pack_cross_kv`)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        hidden = self.model.get_encoder()(input_features=input_features).last_hidden_state
+        return pack_cross_kv(cross_kv(self.model, hidden))
+
+
+RULED_OUT = -1e9     # what the runner's rules add to a token's logit (finite: raw mode multiplies the rows by 0)
+
+
+def rule_rows(rules: dict, vocab_size: int) -> torch.Tensor:
+    """Whisper's greedy rules as rows to add to the logits, float32 [3 + len(prompt) - 1, V]:
+    0 text (suppressed tokens ruled out), 1 the first text position (begin-suppressed tokens too),
+    2 the end (all but <|endoftext|>), 3... the prompt's forced tokens (all but prompt[p + 1] at position p).
+    One gather and one add per step: the same rules as masked `where`s cost 2.3 ms a step in the portable kernels
+    against 0.1 ms (measured on tiny.en's 51,864 logits)."""
+    prompt = [int(t) for t in rules["decoder_start_ids"]]
+    forced = [int(rules["eos_id"])] + prompt[1:]
+    rows = torch.zeros(2 + len(forced), vocab_size)
+    rows[0, list(rules["suppress_tokens"])] = RULED_OUT
+    rows[1] = rows[0]
+    rows[1, list(rules["begin_suppress_tokens"])] = RULED_OUT
+    for i, tok in enumerate(forced):
+        rows[2 + i] = RULED_OUT
+        rows[2 + i, tok] = 0.0
+    return rows
+
+
+def rule_row_at(rules: dict, max_len: int) -> torch.Tensor:
+    """int64 [max_len]: the `rule_rows` row each cache position uses (the input token's position; its logits
+    choose the token at position + 1)."""
+    first_text = len(rules["decoder_start_ids"]) - 1
+    at = torch.zeros(max_len, dtype=torch.long)
+    at[:first_text] = torch.arange(3, 3 + first_text)
+    at[first_text] = 1
+    at[max_len - 1] = 2
+    return at
+
+
+class RunnerTextDecoder(TextDecoder):
+    """The asr-runner `text_decoder` method: (input_ids [1, 1], packed cross K/V, cache_position [1]) -> logits with
+    Whisper's rules (module docstring). `rules`: the vocabulary side file's "whisper" dict (prompt, eos, suppressed
+    and begin-suppressed ids), the same rules the host runner applies in Python."""
+
+    def __init__(self, model, max_len: int, rules: dict):
+        super().__init__(model, max_len)
+        attn = model.model.decoder.layers[0].encoder_attn
+        self.heads, self.head_dim = _heads(attn)
+        self.frames = model.config.max_source_positions
+        for i in range(len(self.layers)):
+            self.register_buffer(f"cross_k_{i}", torch.zeros(self.heads, self.frames, self.head_dim), persistent=False)
+            self.register_buffer(f"cross_vt_{i}", torch.zeros(self.heads, self.head_dim, self.frames), persistent=False)
+        self.register_buffer("rule_rows", rule_rows(rules, self.proj_out.out_features), persistent=False)
+        self.register_buffer("rule_row_at", rule_row_at(rules, max_len), persistent=False)
+
+    def cross_buffers(self) -> list[torch.Tensor]:
+        return [b for i in range(len(self.layers)) for b in (getattr(self, f"cross_k_{i}"), getattr(self, f"cross_vt_{i}"))]
+
+    def load_cross_kv(self, packed: torch.Tensor, pos: torch.Tensor) -> None:
+        """Copy the packed K/V into the buffers at position 0; copy 0 rows at any other position."""
+        n = ((pos == 0).to(torch.long).sum() * self.heads).item()
+        torch._check_is_size(n)
+        torch._check(n <= self.heads)
+        rows, head_rows = torch.arange(n), packed[:n]                    # slice before select: nothing is copied
+        for i, buf in enumerate(self.cross_buffers()):                   # after position 0
+            buf.index_put_((rows,), head_rows[:, i].reshape((n,) + tuple(buf.shape[1:])))
+
+    def forward(self, input_ids: torch.Tensor, encoder_output: torch.Tensor,
+                cache_position: torch.Tensor) -> torch.Tensor:
+        raw = cache_position < 0
+        pos = torch.where(raw, -1 - cache_position, cache_position)
+        self.load_cross_kv(encoder_output, pos)
+        logits = super().forward(input_ids, pos, *self.cross_buffers())
+        rules_on = (~raw).to(torch.float32)
+        return logits + self.rule_rows[self.rule_row_at[pos]].view(1, 1, -1) * rules_on
+
+
+class ArgmaxSampler(nn.Module):
+    """The asr-runner `sampler` method: logits [1, 1, V] -> the argmax id, int64 [1] (greedy, temperature 0)."""
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.argmax(logits.reshape(-1), dim=0).reshape(1)
+
+
+class PadToWindow(nn.Module):
+    """preprocessor.pte's `forward`: pcm [n <= 480000] of any length -> the front end of a zero-padded window."""
+
+    def __init__(self, front_end: nn.Module):
+        super().__init__()
+        self.front_end = front_end
+
+    def forward(self, pcm: torch.Tensor) -> torch.Tensor:
+        return self.front_end(F.pad(pcm, (0, WHISPER_N_SAMPLES - pcm.shape[0])))
+
+
+def export_preprocessor_program(model, feature_extractor=None):
+    """preprocessor.pte (ExecutorchProgramManager): `forward(pcm [n])` -> features, n up to one 30 s window."""
+    from torch.export import Dim
+
+    pre = PadToWindow(preprocessor_for(model, feature_extractor)).eval()
+    n = Dim("samples", min=2, max=WHISPER_N_SAMPLES)
+    with torch.no_grad(), torch.fx.experimental._config.patch(backed_size_oblivious=True):
+        ep = torch.export.export(pre, (torch.zeros(WHISPER_N_SAMPLES // 3),), dynamic_shapes=({0: n},), strict=True)
+    return lower({"forward": ep})[0]
+
+
+def export_runner_programs(qmodel: nn.Module, max_cache_len: int, rules: dict) -> dict:
+    """torch.export the asr-runner methods of a (quantized) Whisper model: {method: ExportedProgram}."""
+    n_mels = qmodel.config.num_mel_bins
+    frames = 2 * qmodel.config.max_source_positions
+    with torch.no_grad():
+        enc = torch.export.export(RunnerEncoder(qmodel).eval(), (torch.zeros(1, n_mels, frames),), strict=True)
+        packed = pack_cross_kv(cross_kv(qmodel, torch.zeros(1, frames // 2, qmodel.config.d_model)))
+        token, position = torch.tensor([[0]], dtype=torch.long), torch.tensor([0], dtype=torch.long)
+        decoder = RunnerTextDecoder(qmodel, max_cache_len, rules).eval()
+        dec = torch.export.export(decoder, (token, packed, position), strict=True)
+        logits = torch.zeros(1, 1, decoder.proj_out.out_features)
+        sampler = torch.export.export(ArgmaxSampler().eval(), (logits,), strict=True)
+    return {"encoder": enc, "text_decoder": dec, "sampler": sampler}
+
+
 TABLE_TAG = "model"                             # the external-data tag (and file stem) of the shared table
 TABLE_MODULES = ("embed_tokens.", "proj_out.")  # TextDecoder's lookup and output projection: one table
 
@@ -325,18 +475,23 @@ def external_table(node) -> str | None:
 
 
 def export_whisper(model: nn.Module, scheme: Scheme, *, feature_extractor=None,
-                   max_new_tokens: int = WHISPER_MAX_NEW_TOKENS, shared_table: bool = False):
+                   max_new_tokens: int = WHISPER_MAX_NEW_TOKENS, runner_rules: dict | None = None):
     """fp32 HF Whisper + scheme -> (ExecutorchProgramManager, GateReport).
 
-    shared_table (the asr-runner target): the token table that the lookup and proj_out share is stored once, in the
-    program's external data (`.ptd`, tag TABLE_TAG)."""
+    runner_rules (the asr-runner target: the vocabulary side file's "whisper" dict): ExecuTorch's ASR-runner methods
+    (module docstring), and the token table that the lookup and proj_out share stored once, in the program's
+    external data (`.ptd`, tag TABLE_TAG). The preprocessor is then a program of its own
+    (`export_preprocessor_program`). None: the single-file program of METHODS."""
+    shared_table = runner_rules is not None
     qmodel = apply_scheme(prepare_for_export(model), scheme, inplace=True, shared_table=shared_table)
     use_encoder_attention(qmodel)                     # the encoder in one XNNPACK subgraph: no expand_copy,
     delegate_layer_norms(qmodel.model.encoder)        # no portable layer norm (the decoder's stay: delegating
                                                       # them stops the shared table's de-duplication)
-    programs = export_programs(qmodel, preprocessor_for(model, feature_extractor),
-                               max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
     if not shared_table:
+        programs = export_programs(qmodel, preprocessor_for(model, feature_extractor),
+                                   max_cache_len=len(WHISPER_EN_PROMPT) + max_new_tokens)
         return lower(programs)
+    programs = export_runner_programs(qmodel, len(runner_rules["decoder_start_ids"]) + max_new_tokens, runner_rules)
     programs["text_decoder"] = tag_shared_table(programs["text_decoder"])
-    return lower(programs, external_constants=external_table)
+    return lower(programs, external_constants=external_table,
+                 constant_methods={"get_eos_ids": [int(runner_rules["eos_id"])]})

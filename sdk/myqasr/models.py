@@ -168,3 +168,15 @@ def load_model(model_id: str | None = None) -> LoadedModel:
     except Exception as e:  # download failure, corrupt files, unsupported architecture, missing processor
         raise MyqasrError(f"model {model_id!r}: {_one_line(e)}") from e
     return LoadedModel(model, processor, arch, model_id, weights_hash(model))
+
+
+def tokenizer_json(loaded: LoadedModel) -> bytes:
+    """The model's Hugging Face `tokenizer.json` (compact), as ExecuTorch's ASR runner loads it (--target
+    asr-runner writes it beside the program; the size model counts its bytes)."""
+    tok = getattr(loaded.processor, "tokenizer", None)
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        raise MyqasrError(f"{loaded.model_id}: its tokenizer has no tokenizer.json form (a fast tokenizer is needed "
+                          "for --target asr-runner)")
+    return backend.to_str().encode("utf-8")
+

@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .adapters import adapter_for, rest_params
 from .allocate import allocate_min_cost, allocate_round_robin, size_range, uniform
 from . import guard
@@ -16,6 +18,7 @@ from .config import Allocator, Calibration, Ladder, PlanConfig, Target, positive
 from .constants import SAMPLE_RATE
 from .errors import MyqasrError
 from .formats import get_ladder
+from .models import tokenizer_json
 from .quant import storable_scale
 from .scheme import LayerPlan, Scheme
 from .size import MB, PROFILES, BackendProfile, floor_mb, model_bytes
@@ -76,10 +79,19 @@ def profile_for(ladder: Ladder, target: Target = Target.module) -> BackendProfil
 
 
 def model_parts(loaded, config: PlanConfig = PlanConfig()):
-    """(layers, ladder, rest_params, size profile) of a loaded model under a config: what allocation works on."""
+    """(layers, ladder, rest_params, size profile) of a loaded model under a config: what allocation works on.
+    For the asr-runner target the profile also counts the model's tokenizer.json, a file the runner loads."""
     layers = adapter_for(loaded.arch, loaded.processor).layers(loaded.model)
     ladder = get_ladder(config.ladder, config.group_size, config.bits)
-    return layers, ladder, rest_params(loaded.model, layers), profile_for(config.ladder, config.target)
+    profile = profile_for(config.ladder, config.target)
+    if profile.shared_table:
+        profile = with_side_files(profile, len(tokenizer_json(loaded)))
+    return layers, ladder, rest_params(loaded.model, layers), profile
+
+
+def with_side_files(profile: BackendProfile, side_bytes: int) -> BackendProfile:
+    """A profile whose fixed bytes also cover files shipped beside the program (the asr-runner's tokenizer.json)."""
+    return replace(profile, program_overhead=profile.program_overhead + side_bytes, side_file_bytes=side_bytes)
 
 
 def reachable_bytes(loaded, config: PlanConfig = PlanConfig()) -> tuple[int, int]:
@@ -168,6 +180,8 @@ def assemble_scheme(loaded, stats: Statistics, config: PlanConfig, layers, forma
                         **({"costs": stats.costs[l.name]} if l.name in stats.costs else {})},
                        *act_scales.get(l.name, (None, None))) for l in layers]
     allocation = {k: v for k, v in config.to_dict().items() if k != "calibration"}
+    if profile.side_file_bytes:
+        allocation["side_file_bytes"] = profile.side_file_bytes
     return Scheme(model_id=loaded.model_id, arch=loaded.arch, weights_sha256=loaded.weights_sha256,
                   backend=profile.name, layers=plans, weight_scales=weight_scales,
                   predicted_bytes=model_bytes(layers, formats, rest, profile), rest_params=rest,
@@ -212,8 +226,10 @@ def check_shared_table(scheme: Scheme, source: str = "scheme") -> None:
 
 
 def scheme_profile(scheme: Scheme) -> BackendProfile:
-    """The size accounting a scheme was planned with."""
-    return profile_for(Ladder.research if scheme.backend == "research" else Ladder.xnnpack, scheme_target(scheme))
+    """The size accounting a scheme was planned with (its side files' bytes included)."""
+    profile = profile_for(Ladder.research if scheme.backend == "research" else Ladder.xnnpack, scheme_target(scheme))
+    side = int(scheme.allocation.get("side_file_bytes", 0))
+    return with_side_files(profile, side) if side else profile
 
 
 def calibrate_scales(loaded, layers, formats, stats, method: Calibration, clips, progress: bool, cache: dict):
