@@ -137,6 +137,46 @@ def stats_child(spec: dict) -> dict:
             "longest_segment_s": max(c.seconds for c in segments), "process_peak_mb": lifetime_peak_rss_mb()}
 
 
+def ct2_child(spec: dict) -> dict:
+    """ctranslate2 int8 on the bundled tiny.en, long-form: `Whisper.generate` with timestamps on sequential 30 s
+    windows that move on by the last timestamp (`myqasr.longform.whisper_longform`, the rule our `.pte` runs;
+    faster-whisper's own loop without VAD is this method plus conditioning on the previous text and temperature
+    fallback, both off here as in ours), transformers' log-mel features of each window zero-padded to 30 s."""
+    import ctranslate2
+    from transformers import WhisperFeatureExtractor, WhisperTokenizer
+
+    from myqasr.audio import load_audio
+    from myqasr.constants import (SAMPLE_RATE, WHISPER_MAX_INITIAL_TIMESTAMP, WHISPER_MAX_NEW_TOKENS,
+                                  WHISPER_N_SAMPLES, WHISPER_SOT_ID, WHISPER_TIMESTAMP_BEGIN_ID)
+    from myqasr.embedded import bundled_ct2_dir, ensure_embedded_cache
+    from myqasr.longform import whisper_longform
+
+    hf_dir, _ = ensure_embedded_cache()
+    fe = WhisperFeatureExtractor.from_pretrained(hf_dir)
+    tok = WhisperTokenizer.from_pretrained(hf_dir)
+    model = ctranslate2.models.Whisper(str(bundled_ct2_dir()), device="cpu", compute_type=spec["compute_type"],
+                                       intra_threads=spec["threads"], inter_threads=1)
+    rows = []
+    for wav in spec["wavs"]:
+        audio = load_audio(wav)
+        t = time.perf_counter()
+
+        def decode_window(start: int, samples: int) -> list[int]:
+            window = np.zeros(WHISPER_N_SAMPLES, dtype=np.float32)
+            window[:samples] = audio[start:start + samples]
+            feats = fe(window, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+            res = model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats, dtype=np.float32)),
+                                 [[WHISPER_SOT_ID]], beam_size=1, max_length=WHISPER_MAX_NEW_TOKENS,
+                                 max_initial_timestamp_index=WHISPER_MAX_INITIAL_TIMESTAMP)
+            return list(res[0].sequences_ids[0])
+
+        long = whisper_longform(len(audio), decode_window, WHISPER_TIMESTAMP_BEGIN_ID)
+        text = tok.decode(long.tokens, skip_special_tokens=True).strip()
+        rows.append({"text": text, "seconds": time.perf_counter() - t, "windows": len(long.windows),
+                     "steps": sum(len(w.tokens) + 1 for w in long.windows)})
+    return {"rows": rows, "peak_rss_mb": lifetime_peak_rss_mb()}
+
+
 def frontend_child(spec: dict) -> dict:
     """Features of our LogMel vs WhisperAudioProcessor vs transformers on 30 s windows; eager and lowered; greedy
     transcripts of the full-precision model from each."""
@@ -207,35 +247,67 @@ def default_pte(work: Path, threads: int) -> str:
 
 
 def measure(a) -> dict:
-    from myqasr.evaluate import wer
-
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     recs = write_recordings(work, a.voice, a.minutes)
     wavs = [r["wav"] for r in recs]
     pte = a.pte or default_pte(work, a.threads)
-    engines = {".pte all-int8 (myqasr long-form)": run_child(pte_child, {"pte": pte, "wavs": wavs,
-                                                                         "threads": a.threads}, a.threads),
-               "transformers fp32 long-form (reference)": run_child(hf_child, {"wavs": wavs, "mode": "longform",
-                                                                               "threads": a.threads}, a.threads),
-               "transformers fp32, blind 30 s windows": run_child(hf_child, {"wavs": wavs, "mode": "blind",
-                                                                             "threads": a.threads}, a.threads)}
-    for name, res in engines.items():
-        if "error" in res:
-            raise SystemExit(f"{name}: {res['error']}")
-    ref_name = "transformers fp32 long-form (reference)"
-    rows = []
-    for i, rec in enumerate(recs):
-        for name, res in engines.items():
-            r = res["rows"][i]
-            rows.append({"minutes": rec["minutes"], "audio_s": rec["seconds"], "engine": name,
-                         "wer": wer(rec["text"], r["text"]),
-                         "wer_vs_reference": wer(engines[ref_name]["rows"][i]["text"], r["text"]),
-                         "rtf": r["seconds"] / rec["seconds"], "seconds": r["seconds"],
-                         "windows": r.get("windows"), "peak_rss_mb": res["peak_rss_mb"], "text": r["text"]})
+    rows = engine_rows(a, recs, pte, ENGINES)
     return {"meta": machine_meta(a.threads), "command": " ".join(["python -m benchmarks.longform"] + sys.argv[1:]),
             "pte": pte, "voice": a.voice, "recordings": recs, "rows": rows, "memory": measure_memory(a, work),
             "frontend": measure_frontend(a, wavs[0])}
+
+
+REFERENCE = "transformers fp32 long-form (reference)"
+ENGINES = {   # short name (--engines) -> (row label, child, its spec beyond wavs and threads)
+    "pte": (".pte all-int8 (myqasr long-form)", pte_child, {}),
+    "ct2": ("ctranslate2 int8 long-form (faster-whisper-style)", ct2_child, {"compute_type": "int8"}),
+    "hf": (REFERENCE, hf_child, {"mode": "longform"}),
+    "hf-blind": ("transformers fp32, blind 30 s windows", hf_child, {"mode": "blind"}),
+}
+
+
+def engine_rows(a, recs: list[dict], pte: str, engines: dict, reference_texts: list[str] | None = None) -> list[dict]:
+    """One row per recording and engine (each engine in its own process over all recordings): WER against the text
+    and against the reference engine's transcript (`reference_texts` when the reference is not among `engines`)."""
+    from myqasr.evaluate import wer
+
+    wavs = [r["wav"] for r in recs]
+    results = {}
+    for label, child, extra in engines.values():
+        res = run_child(child, {"pte": pte, "wavs": wavs, "threads": a.threads, **extra}, a.threads)
+        if "error" in res:
+            raise SystemExit(f"{label}: {res['error']}")
+        results[label] = res
+    if REFERENCE in results:
+        reference_texts = [r["text"] for r in results[REFERENCE]["rows"]]
+    rows = []
+    for i, rec in enumerate(recs):
+        for label, res in results.items():
+            r = res["rows"][i]
+            rows.append({"minutes": rec["minutes"], "audio_s": rec["seconds"], "engine": label,
+                         "wer": wer(rec["text"], r["text"]), "wer_vs_reference": wer(reference_texts[i], r["text"]),
+                         "rtf": r["seconds"] / rec["seconds"], "seconds": r["seconds"],
+                         "windows": r.get("windows"), "peak_rss_mb": res["peak_rss_mb"], "text": r["text"]})
+    return rows
+
+
+def measure_engines_again(a, data: dict) -> dict:
+    """Some engines measured again on the committed recordings (same files, re-rendered from the same seed), their
+    rows replacing or joining the earlier ones; the reference transcripts are the committed ones."""
+    work = Path(a.work)
+    recs = write_recordings(work, data["voice"], [r["minutes"] for r in data["recordings"]])
+    picked = {k: ENGINES[k] for k in a.engines}
+    refs = [next(r["text"] for r in data["rows"] if r["engine"] == REFERENCE and r["minutes"] == rec["minutes"])
+            for rec in recs]
+    new = engine_rows(a, recs, a.pte or data["pte"], picked, refs)
+    labels = {v[0] for v in picked.values()}
+    order = [v[0] for v in ENGINES.values()]
+    rows = [r for r in data["rows"] if r["engine"] not in labels] + new
+    rows.sort(key=lambda r: (r["minutes"], order.index(r["engine"]) if r["engine"] in order else len(order)))
+    again = {"command": " ".join(["python -m benchmarks.longform"] + sys.argv[1:]), "meta": machine_meta(a.threads),
+             "engines": sorted(labels), "pte": a.pte or data["pte"]}
+    return {**data, "rows": rows, "engines_again": data.get("engines_again", []) + [again]}
 
 
 def measure_memory(a, work: Path) -> list[dict]:
@@ -329,6 +401,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="measure the calibration memory again (into the JSON)")
+    ap.add_argument("--engines", nargs="+", choices=sorted(ENGINES), default=None,
+                    help="measure only these engines again on the committed recordings (rows into the JSON)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -337,6 +411,8 @@ def main(argv=None) -> int:
         data["memory"] = measure_memory(a, Path(a.work))
         data["memory_command"] = " ".join(["python -m benchmarks.longform"] + sys.argv[1:])
         data["memory_meta"] = machine_meta(a.threads)
+    elif a.engines:
+        data = measure_engines_again(a, read_json(out / "longform.json"))
     else:
         data = read_json(out / "longform.json") if a.render_only else measure(a)
     if not a.render_only:

@@ -173,6 +173,8 @@ def merge_parts(old: dict, new: dict, parts: list[str]) -> dict:
         f"parts {', '.join(parts)} measured {utc_now(new['started'])} by `{new['command']}`; parts {', '.join(kept)} "
         f"from the run of {utc_now(old['started'])} (`{old['command']}`)"]
     merged["settings"] = {**old.get("settings", {}), **{k: v for k, v in new["settings"].items()}}
+    if "profile_before" in old:                       # the ETDump "before" of issue 14 stays beside every new profile
+        merged.setdefault("profile_before", old["profile_before"])
     return merged
 
 
