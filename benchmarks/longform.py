@@ -122,7 +122,8 @@ def hf_child(spec: dict) -> dict:
 
 
 def stats_child(spec: dict) -> dict:
-    """Peak RSS of loading the clips + the statistics pass (and of the whole process)."""
+    """Peak RSS of loading the clips + the statistics pass, with the cost pass if `costs` (and of the whole
+    process)."""
     from myqasr.audio import load_clips
     from myqasr.longform import calibration_segments
     from myqasr.models import load_model
@@ -132,7 +133,7 @@ def stats_child(spec: dict) -> dict:
     with Stage() as s:
         clips = load_clips(spec["clips"])
         segments = calibration_segments(clips)
-        compute_statistics(loaded, clips, progress=False)
+        compute_statistics(loaded, clips, progress=False, costs=spec.get("costs", False))
     return {**s.row("stats"), "segments": len(segments), "audio_s": sum(c.seconds for c in clips),
             "longest_segment_s": max(c.seconds for c in segments), "process_peak_mb": lifetime_peak_rss_mb()}
 
@@ -310,8 +311,9 @@ def measure_engines_again(a, data: dict) -> dict:
     return {**data, "rows": rows, "engines_again": data.get("engines_again", []) + [again]}
 
 
-def measure_memory(a, work: Path) -> list[dict]:
-    """Peak RSS of the statistics pass on 20 short clips, a 1-minute and a 10-minute recording."""
+def measure_memory(a, work: Path, costs: bool = False) -> list[dict]:
+    """Peak RSS of the statistics pass (with the cost pass if `costs`) on 20 short clips, a 1-minute and a
+    10-minute recording."""
     long10 = work / f"{a.voice}-10min-stats.wav"
     one = work / f"{a.voice}-1min-stats.wav"
     import soundfile as sf
@@ -328,7 +330,7 @@ def measure_memory(a, work: Path) -> list[dict]:
     memory = []
     for label, src in (("20 short clips", str(short_dir)), ("1-minute recording", str(one)),
                        ("10-minute recording", str(long10))):
-        res = run_child(stats_child, {"clips": src}, a.threads)
+        res = run_child(stats_child, {"clips": src, "costs": costs}, a.threads)
         if "error" in res:
             raise SystemExit(f"stats {label}: {res['error']}")
         memory.append({"input": label, **res})
@@ -340,6 +342,13 @@ def measure_frontend(a, wav: str) -> dict:
     if "error" in frontend:
         raise SystemExit(f"front end: {frontend['error']}")
     return frontend
+
+
+def memory_table(mem: list[dict]) -> str:
+    return table(["input", "audio s", "segments (<= 30 s)", "longest segment s", "time s", "peak RSS MB",
+                  "process peak RSS MB"],
+                 [[m["input"], f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}",
+                   f"{m['stats_s']:.1f}", f"{m['stats_peak_mb']:.0f}", f"{m['process_peak_mb']:.0f}"] for m in mem])
 
 
 def render(data: dict, out: Path) -> str:
@@ -360,18 +369,21 @@ def render(data: dict, out: Path) -> str:
     gaps = [100 * (r["wer"] - refs[r["minutes"]]["wer"]) for r in pte]
     lines += [f"`.pte` WER minus reference WER (points): {', '.join(f'{g:+.1f}' for g in gaps)} "
               f"(done-when: within 1 point).", ""]
-    mem = data["memory"]
     lines += ["## Calibration memory (statistics pass, one process each)", "",
-              *([f"Measured again with `{data['memory_command']}` on {data['memory_meta']['date']}.", ""]
-                if "memory_command" in data else []),
-              "Peak RSS of loading the clips plus the statistics pass (model loaded before). The pass transcribes "
-              "in batches of 4 segments, so the encoder's attention over 4 x 30 s windows sets the peak for any "
-              "input; a recording adds its own samples (3.8 MB per minute).", "",
-              table(["input", "audio s", "segments (<= 30 s)", "longest segment s", "stats time s",
-                     "stats peak RSS MB", "process peak RSS MB"],
-                    [[m["input"], f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}",
-                      f"{m['stats_s']:.1f}", f"{m['stats_peak_mb']:.0f}", f"{m['process_peak_mb']:.0f}"]
-                     for m in mem]), ""]
+              "Peak RSS of loading the clips plus the pass (model loaded before). A recording longer than 30 s "
+              "stays in its file (`myqasr.audio.StreamedClip`): it is cut at pauses while read in 10 s blocks and "
+              "each segment is read again when a pass uses it, so no pass holds more than one batch of segments. "
+              "The statistics pass transcribes in batches of 4 segments (the encoder's attention over 4 x 30 s "
+              "windows sets its peak); the cost pass back-propagates one segment at a time, so its peak follows "
+              "the longest segment's transcript (<= 30 s), not the recording's length.", ""]
+    for key, title in (("memory", "Statistics pass (what `personalize` runs)"),
+                       ("memory_with_costs", "Statistics pass + cost pass (what `plan --allocator knapsack` runs)")):
+        if key not in data:
+            continue
+        lines += [f"### {title}", "",
+                  *([f"Measured with `{data[key + '_command']}` on {data[key + '_meta']['date']}.", ""]
+                    if key + "_command" in data else []),
+                  memory_table(data[key]), ""]
     fe = data["frontend"]
     names = [k for k, v in fe.items() if isinstance(v, dict) and k != "transformers"]
     lines += ["## Front end: our LogMel vs ExecuTorch's WhisperAudioProcessor (30 s windows)", "",
@@ -401,6 +413,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="measure the calibration memory again (into the JSON)")
+    ap.add_argument("--with-costs", action="store_true",
+                    help="with --memory-only: the statistics pass plus the cost pass (`plan`'s knapsack reads it)")
     ap.add_argument("--engines", nargs="+", choices=sorted(ENGINES), default=None,
                     help="measure only these engines again on the committed recordings (rows into the JSON)")
     a = ap.parse_args(argv)
@@ -408,9 +422,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if a.memory_only:                              # the calibration memory again, into the existing results
         data = read_json(out / "longform.json")
-        data["memory"] = measure_memory(a, Path(a.work))
-        data["memory_command"] = " ".join(["python -m benchmarks.longform"] + sys.argv[1:])
-        data["memory_meta"] = machine_meta(a.threads)
+        key = "memory_with_costs" if a.with_costs else "memory"
+        data[key] = measure_memory(a, Path(a.work), costs=a.with_costs)
+        data[key + "_command"] = " ".join(["python -m benchmarks.longform"] + sys.argv[1:])
+        data[key + "_meta"] = machine_meta(a.threads)
     elif a.engines:
         data = measure_engines_again(a, read_json(out / "longform.json"))
     else:
