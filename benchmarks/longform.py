@@ -360,9 +360,19 @@ def render(data: dict, out: Path) -> str:
              f"`{Path(data['pte']).name}`. WER after Whisper's English normalizer; RTF = wall time / audio time "
              "(model load excluded), one process per engine.", "",
              "## Transcription", "",
-             table(["audio", "engine", "WER vs text", "WER vs reference", "RTF", "windows", "peak RSS MB"],
+             *[f"Rows of {', '.join(g['engines'])} measured again with `{g['command']}` on {g['meta']['date']} "
+               f"(`.pte`: `{Path(g['pte']).name}`); WER vs reference against the committed reference transcripts."
+               for g in data.get("engines_again", [])],
+             "", "s per audio minute = 60 x RTF. ctranslate2 int8 long-form: the bundled tiny.en CTranslate2 model, "
+             "`Whisper.generate` with timestamps (prompt <|startoftranscript|> alone, greedy) on sequential 30 s "
+             "windows that move on by the last timestamp, the rule our `.pte` runs (`myqasr.longform`); this is "
+             "faster-whisper's loop without VAD minus its conditioning on the previous window's text and its "
+             "temperature fallback (both off, as in ours).", "",
+             table(["audio", "engine", "WER vs text", "WER vs reference", "RTF", "s per audio min", "windows",
+                    "peak RSS MB"],
                    [[f"{r['audio_s'] / 60:.1f} min", r["engine"], f"{100 * r['wer']:.1f} %",
-                     f"{100 * r['wer_vs_reference']:.1f} %", f"{r['rtf']:.3f}", r["windows"] or "-",
+                     f"{100 * r['wer_vs_reference']:.1f} %", f"{r['rtf']:.3f}", f"{60 * r['rtf']:.1f}",
+                     r["windows"] or "-",
                      f"{r['peak_rss_mb']:.0f}"] for r in rows]), ""]
     pte = [r for r in rows if r["engine"].startswith(".pte")]
     refs = {r["minutes"]: r for r in rows if r["engine"] == ref}
