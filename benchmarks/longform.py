@@ -122,7 +122,8 @@ def hf_child(spec: dict) -> dict:
 
 
 def stats_child(spec: dict) -> dict:
-    """Peak RSS of loading the clips + the statistics pass (and of the whole process)."""
+    """Peak RSS of loading the clips + the statistics pass, with the cost pass if `costs` (and of the whole
+    process)."""
     from myqasr.audio import load_clips
     from myqasr.longform import calibration_segments
     from myqasr.models import load_model
@@ -132,9 +133,49 @@ def stats_child(spec: dict) -> dict:
     with Stage() as s:
         clips = load_clips(spec["clips"])
         segments = calibration_segments(clips)
-        compute_statistics(loaded, clips, progress=False)
+        compute_statistics(loaded, clips, progress=False, costs=spec.get("costs", False))
     return {**s.row("stats"), "segments": len(segments), "audio_s": sum(c.seconds for c in clips),
             "longest_segment_s": max(c.seconds for c in segments), "process_peak_mb": lifetime_peak_rss_mb()}
+
+
+def ct2_child(spec: dict) -> dict:
+    """ctranslate2 int8 on the bundled tiny.en, long-form: `Whisper.generate` with timestamps on sequential 30 s
+    windows that move on by the last timestamp (`myqasr.longform.whisper_longform`, the rule our `.pte` runs;
+    faster-whisper's own loop without VAD is this method plus conditioning on the previous text and temperature
+    fallback, both off here as in ours), transformers' log-mel features of each window zero-padded to 30 s."""
+    import ctranslate2
+    from transformers import WhisperFeatureExtractor, WhisperTokenizer
+
+    from myqasr.audio import load_audio
+    from myqasr.constants import (SAMPLE_RATE, WHISPER_MAX_INITIAL_TIMESTAMP, WHISPER_MAX_NEW_TOKENS,
+                                  WHISPER_N_SAMPLES, WHISPER_SOT_ID, WHISPER_TIMESTAMP_BEGIN_ID)
+    from myqasr.embedded import bundled_ct2_dir, ensure_embedded_cache
+    from myqasr.longform import whisper_longform
+
+    hf_dir, _ = ensure_embedded_cache()
+    fe = WhisperFeatureExtractor.from_pretrained(hf_dir)
+    tok = WhisperTokenizer.from_pretrained(hf_dir)
+    model = ctranslate2.models.Whisper(str(bundled_ct2_dir()), device="cpu", compute_type=spec["compute_type"],
+                                       intra_threads=spec["threads"], inter_threads=1)
+    rows = []
+    for wav in spec["wavs"]:
+        audio = load_audio(wav)
+        t = time.perf_counter()
+
+        def decode_window(start: int, samples: int) -> list[int]:
+            window = np.zeros(WHISPER_N_SAMPLES, dtype=np.float32)
+            window[:samples] = audio[start:start + samples]
+            feats = fe(window, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+            res = model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats, dtype=np.float32)),
+                                 [[WHISPER_SOT_ID]], beam_size=1, max_length=WHISPER_MAX_NEW_TOKENS,
+                                 max_initial_timestamp_index=WHISPER_MAX_INITIAL_TIMESTAMP)
+            return list(res[0].sequences_ids[0])
+
+        long = whisper_longform(len(audio), decode_window, WHISPER_TIMESTAMP_BEGIN_ID)
+        text = tok.decode(long.tokens, skip_special_tokens=True).strip()
+        rows.append({"text": text, "seconds": time.perf_counter() - t, "windows": len(long.windows),
+                     "steps": sum(len(w.tokens) + 1 for w in long.windows)})
+    return {"rows": rows, "peak_rss_mb": lifetime_peak_rss_mb()}
 
 
 def frontend_child(spec: dict) -> dict:
@@ -207,39 +248,72 @@ def default_pte(work: Path, threads: int) -> str:
 
 
 def measure(a) -> dict:
-    from myqasr.evaluate import wer
-
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     recs = write_recordings(work, a.voice, a.minutes)
     wavs = [r["wav"] for r in recs]
     pte = a.pte or default_pte(work, a.threads)
-    engines = {".pte all-int8 (myqasr long-form)": run_child(pte_child, {"pte": pte, "wavs": wavs,
-                                                                         "threads": a.threads}, a.threads),
-               "transformers fp32 long-form (reference)": run_child(hf_child, {"wavs": wavs, "mode": "longform",
-                                                                               "threads": a.threads}, a.threads),
-               "transformers fp32, blind 30 s windows": run_child(hf_child, {"wavs": wavs, "mode": "blind",
-                                                                             "threads": a.threads}, a.threads)}
-    for name, res in engines.items():
-        if "error" in res:
-            raise SystemExit(f"{name}: {res['error']}")
-    ref_name = "transformers fp32 long-form (reference)"
-    rows = []
-    for i, rec in enumerate(recs):
-        for name, res in engines.items():
-            r = res["rows"][i]
-            rows.append({"minutes": rec["minutes"], "audio_s": rec["seconds"], "engine": name,
-                         "wer": wer(rec["text"], r["text"]),
-                         "wer_vs_reference": wer(engines[ref_name]["rows"][i]["text"], r["text"]),
-                         "rtf": r["seconds"] / rec["seconds"], "seconds": r["seconds"],
-                         "windows": r.get("windows"), "peak_rss_mb": res["peak_rss_mb"], "text": r["text"]})
+    rows = engine_rows(a, recs, pte, ENGINES)
     return {"meta": machine_meta(a.threads), "command": " ".join(["python -m benchmarks.longform"] + sys.argv[1:]),
             "pte": pte, "voice": a.voice, "recordings": recs, "rows": rows, "memory": measure_memory(a, work),
             "frontend": measure_frontend(a, wavs[0])}
 
 
-def measure_memory(a, work: Path) -> list[dict]:
-    """Peak RSS of the statistics pass on 20 short clips, a 1-minute and a 10-minute recording."""
+REFERENCE = "transformers fp32 long-form (reference)"
+ENGINES = {   # short name (--engines) -> (row label, child, its spec beyond wavs and threads)
+    "pte": (".pte all-int8 (myqasr long-form)", pte_child, {}),
+    "ct2": ("ctranslate2 int8 long-form (faster-whisper-style)", ct2_child, {"compute_type": "int8"}),
+    "hf": (REFERENCE, hf_child, {"mode": "longform"}),
+    "hf-blind": ("transformers fp32, blind 30 s windows", hf_child, {"mode": "blind"}),
+}
+
+
+def engine_rows(a, recs: list[dict], pte: str, engines: dict, reference_texts: list[str] | None = None) -> list[dict]:
+    """One row per recording and engine (each engine in its own process over all recordings): WER against the text
+    and against the reference engine's transcript (`reference_texts` when the reference is not among `engines`)."""
+    from myqasr.evaluate import wer
+
+    wavs = [r["wav"] for r in recs]
+    results = {}
+    for label, child, extra in engines.values():
+        res = run_child(child, {"pte": pte, "wavs": wavs, "threads": a.threads, **extra}, a.threads)
+        if "error" in res:
+            raise SystemExit(f"{label}: {res['error']}")
+        results[label] = res
+    if REFERENCE in results:
+        reference_texts = [r["text"] for r in results[REFERENCE]["rows"]]
+    rows = []
+    for i, rec in enumerate(recs):
+        for label, res in results.items():
+            r = res["rows"][i]
+            rows.append({"minutes": rec["minutes"], "audio_s": rec["seconds"], "engine": label,
+                         "wer": wer(rec["text"], r["text"]), "wer_vs_reference": wer(reference_texts[i], r["text"]),
+                         "rtf": r["seconds"] / rec["seconds"], "seconds": r["seconds"],
+                         "windows": r.get("windows"), "peak_rss_mb": res["peak_rss_mb"], "text": r["text"]})
+    return rows
+
+
+def measure_engines_again(a, data: dict) -> dict:
+    """Some engines measured again on the committed recordings (same files, re-rendered from the same seed), their
+    rows replacing or joining the earlier ones; the reference transcripts are the committed ones."""
+    work = Path(a.work)
+    recs = write_recordings(work, data["voice"], [r["minutes"] for r in data["recordings"]])
+    picked = {k: ENGINES[k] for k in a.engines}
+    refs = [next(r["text"] for r in data["rows"] if r["engine"] == REFERENCE and r["minutes"] == rec["minutes"])
+            for rec in recs]
+    new = engine_rows(a, recs, a.pte or data["pte"], picked, refs)
+    labels = {v[0] for v in picked.values()}
+    order = [v[0] for v in ENGINES.values()]
+    rows = [r for r in data["rows"] if r["engine"] not in labels] + new
+    rows.sort(key=lambda r: (r["minutes"], order.index(r["engine"]) if r["engine"] in order else len(order)))
+    again = {"command": " ".join(["python -m benchmarks.longform"] + sys.argv[1:]), "meta": machine_meta(a.threads),
+             "engines": sorted(labels), "pte": a.pte or data["pte"]}
+    return {**data, "rows": rows, "engines_again": data.get("engines_again", []) + [again]}
+
+
+def measure_memory(a, work: Path, costs: bool = False) -> list[dict]:
+    """Peak RSS of the statistics pass (with the cost pass if `costs`) on 20 short clips, a 1-minute and a
+    10-minute recording."""
     long10 = work / f"{a.voice}-10min-stats.wav"
     one = work / f"{a.voice}-1min-stats.wav"
     import soundfile as sf
@@ -256,7 +330,7 @@ def measure_memory(a, work: Path) -> list[dict]:
     memory = []
     for label, src in (("20 short clips", str(short_dir)), ("1-minute recording", str(one)),
                        ("10-minute recording", str(long10))):
-        res = run_child(stats_child, {"clips": src}, a.threads)
+        res = run_child(stats_child, {"clips": src, "costs": costs}, a.threads)
         if "error" in res:
             raise SystemExit(f"stats {label}: {res['error']}")
         memory.append({"input": label, **res})
@@ -270,6 +344,13 @@ def measure_frontend(a, wav: str) -> dict:
     return frontend
 
 
+def memory_table(mem: list[dict]) -> str:
+    return table(["input", "audio s", "segments (<= 30 s)", "longest segment s", "time s", "peak RSS MB",
+                  "process peak RSS MB"],
+                 [[m["input"], f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}",
+                   f"{m['stats_s']:.1f}", f"{m['stats_peak_mb']:.0f}", f"{m['process_peak_mb']:.0f}"] for m in mem])
+
+
 def render(data: dict, out: Path) -> str:
     rows = data["rows"]
     ref = "transformers fp32 long-form (reference)"
@@ -279,27 +360,40 @@ def render(data: dict, out: Path) -> str:
              f"`{Path(data['pte']).name}`. WER after Whisper's English normalizer; RTF = wall time / audio time "
              "(model load excluded), one process per engine.", "",
              "## Transcription", "",
-             table(["audio", "engine", "WER vs text", "WER vs reference", "RTF", "windows", "peak RSS MB"],
+             *[f"Rows of {', '.join(g['engines'])} measured again with `{g['command']}` on {g['meta']['date']} "
+               f"(`.pte`: `{Path(g['pte']).name}`); WER vs reference against the committed reference transcripts."
+               for g in data.get("engines_again", [])],
+             "", "s per audio minute = 60 x RTF. ctranslate2 int8 long-form: the bundled tiny.en CTranslate2 model, "
+             "`Whisper.generate` with timestamps (prompt <|startoftranscript|> alone, greedy) on sequential 30 s "
+             "windows that move on by the last timestamp, the rule our `.pte` runs (`myqasr.longform`); this is "
+             "faster-whisper's loop without VAD minus its conditioning on the previous window's text and its "
+             "temperature fallback (both off, as in ours).", "",
+             table(["audio", "engine", "WER vs text", "WER vs reference", "RTF", "s per audio min", "windows",
+                    "peak RSS MB"],
                    [[f"{r['audio_s'] / 60:.1f} min", r["engine"], f"{100 * r['wer']:.1f} %",
-                     f"{100 * r['wer_vs_reference']:.1f} %", f"{r['rtf']:.3f}", r["windows"] or "-",
+                     f"{100 * r['wer_vs_reference']:.1f} %", f"{r['rtf']:.3f}", f"{60 * r['rtf']:.1f}",
+                     r["windows"] or "-",
                      f"{r['peak_rss_mb']:.0f}"] for r in rows]), ""]
     pte = [r for r in rows if r["engine"].startswith(".pte")]
     refs = {r["minutes"]: r for r in rows if r["engine"] == ref}
     gaps = [100 * (r["wer"] - refs[r["minutes"]]["wer"]) for r in pte]
     lines += [f"`.pte` WER minus reference WER (points): {', '.join(f'{g:+.1f}' for g in gaps)} "
               f"(done-when: within 1 point).", ""]
-    mem = data["memory"]
     lines += ["## Calibration memory (statistics pass, one process each)", "",
-              *([f"Measured again with `{data['memory_command']}` on {data['memory_meta']['date']}.", ""]
-                if "memory_command" in data else []),
-              "Peak RSS of loading the clips plus the statistics pass (model loaded before). The pass transcribes "
-              "in batches of 4 segments, so the encoder's attention over 4 x 30 s windows sets the peak for any "
-              "input; a recording adds its own samples (3.8 MB per minute).", "",
-              table(["input", "audio s", "segments (<= 30 s)", "longest segment s", "stats time s",
-                     "stats peak RSS MB", "process peak RSS MB"],
-                    [[m["input"], f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}",
-                      f"{m['stats_s']:.1f}", f"{m['stats_peak_mb']:.0f}", f"{m['process_peak_mb']:.0f}"]
-                     for m in mem]), ""]
+              "Peak RSS of loading the clips plus the pass (model loaded before). A recording longer than 30 s "
+              "stays in its file (`myqasr.audio.StreamedClip`): it is cut at pauses while read in 10 s blocks and "
+              "each segment is read again when a pass uses it, so no pass holds more than one batch of segments. "
+              "The statistics pass transcribes in batches of 4 segments (the encoder's attention over 4 x 30 s "
+              "windows sets its peak); the cost pass back-propagates one segment at a time, so its peak follows "
+              "the longest segment's transcript (<= 30 s), not the recording's length.", ""]
+    for key, title in (("memory", "Statistics pass (what `personalize` runs)"),
+                       ("memory_with_costs", "Statistics pass + cost pass (what `plan --allocator knapsack` runs)")):
+        if key not in data:
+            continue
+        lines += [f"### {title}", "",
+                  *([f"Measured with `{data[key + '_command']}` on {data[key + '_meta']['date']}.", ""]
+                    if key + "_command" in data else []),
+                  memory_table(data[key]), ""]
     fe = data["frontend"]
     names = [k for k, v in fe.items() if isinstance(v, dict) and k != "transformers"]
     lines += ["## Front end: our LogMel vs ExecuTorch's WhisperAudioProcessor (30 s windows)", "",
@@ -329,14 +423,21 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="measure the calibration memory again (into the JSON)")
+    ap.add_argument("--with-costs", action="store_true",
+                    help="with --memory-only: the statistics pass plus the cost pass (`plan`'s knapsack reads it)")
+    ap.add_argument("--engines", nargs="+", choices=sorted(ENGINES), default=None,
+                    help="measure only these engines again on the committed recordings (rows into the JSON)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.memory_only:                              # the calibration memory again, into the existing results
         data = read_json(out / "longform.json")
-        data["memory"] = measure_memory(a, Path(a.work))
-        data["memory_command"] = " ".join(["python -m benchmarks.longform"] + sys.argv[1:])
-        data["memory_meta"] = machine_meta(a.threads)
+        key = "memory_with_costs" if a.with_costs else "memory"
+        data[key] = measure_memory(a, Path(a.work), costs=a.with_costs)
+        data[key + "_command"] = " ".join(["python -m benchmarks.longform"] + sys.argv[1:])
+        data[key + "_meta"] = machine_meta(a.threads)
+    elif a.engines:
+        data = measure_engines_again(a, read_json(out / "longform.json"))
     else:
         data = read_json(out / "longform.json") if a.render_only else measure(a)
     if not a.render_only:

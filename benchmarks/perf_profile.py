@@ -97,6 +97,29 @@ def method_lines(method: str, d: dict) -> list[str]:
                 f"{nm} {v:.2f}" for nm, v in d["top_delegated_instances"][:8]) + ".", ""]
 
 
+def op_shares(method: dict) -> dict[str, tuple[float, float]]:
+    """op type -> (ms per call, % of Method::execute) of one method's profile."""
+    total = method["execute_ms"] or 1.0
+    return {k: (v, 100 * v / total) for k, v in method["by_type"]}
+
+
+def before_after_lines(before: dict, after: dict, method: str = "encoder") -> list[str]:
+    """One table of a method's time per op type in an earlier profile (`before`) and the current one (`after`)."""
+    b, a = op_shares(before["methods"][method]), op_shares(after["methods"][method])
+    ops = sorted(set(b) | set(a), key=lambda k: -max(b.get(k, (0, 0))[1], a.get(k, (0, 0))[1]))
+
+    def cell(d: dict, k: str) -> list[str]:
+        return [f"{d[k][0]:.1f}", f"{d[k][1]:.1f}"] if k in d else ["-", "-"]
+
+    eb, ea = before["methods"][method], after["methods"][method]
+    return [f"**{method}, before and after** (ETDump, 1 thread, ms per call and % of Method::execute; before: "
+            f"{before.get('label', 'the earlier profile')}, after: this run). Method::execute "
+            f"{eb['execute_ms']:.1f} -> {ea['execute_ms']:.1f} ms; outside the XNNPACK delegate "
+            f"{eb['portable_ms']:.1f} -> {ea['portable_ms']:.1f} ms.", "",
+            table(["op type", "before ms", "before %", "after ms", "after %"],
+                  [[k, *cell(b, k), *cell(a, k)] for k in ops]), ""]
+
+
 def section(res: dict) -> list[str]:
     profs = [p for p in res.get("profile", []) if "error" not in p]
     errs = [p for p in res.get("profile", []) if "error" in p]
@@ -114,4 +137,7 @@ def section(res: dict) -> list[str]:
                 "(mean of the warm-up and the measured transcription):", ""]
         for method, d in p["methods"].items():
             out += method_lines(method, d)
+    before = res.get("profile_before")
+    if before and "methods" in before and profs[0]["threads"] == before.get("threads"):
+        out += before_after_lines(before, profs[0])
     return out + res.get("profile_findings", [])

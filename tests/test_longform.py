@@ -10,8 +10,8 @@ import torch
 
 from myqasr.audio import Clip
 from myqasr.constants import SAMPLE_RATE, WHISPER_N_SAMPLES
-from myqasr.longform import (calibration_segments, ctc_keep, ctc_windows, pause_cuts, timestamp_rules,
-                             whisper_longform, window_segments)
+from myqasr.longform import (calibration_segments, ctc_keep, ctc_windows, pause_cuts, streamed_pause_cuts,
+                             timestamp_rules, whisper_longform, window_segments)
 
 # a small vocabulary with Whisper's layout: text < EOS < specials < NO_TS < timestamps (TB = 0.00 s)
 V, EOS, NO_TS = 240, 50, 88
@@ -120,6 +120,76 @@ def test_calibration_segments_cut_long_recordings_in_pauses():
     assert segs[0] is short and len(segs) == 1 + len(cuts)
     assert all(np.shares_memory(s.audio, audio) for s in segs[1:])   # views, not copies
     assert segs[1].path == "long.wav@0.00s"
+
+
+@pytest.mark.parametrize("block", [999, 160_000, 700_001])
+def test_streamed_cuts_equal_the_in_memory_cuts_holding_one_segment_and_one_block(block):
+    """Cut while reading blocks of any size: the same [start, end) ranges and samples as `pause_cuts` on the whole
+    recording, and the reader's buffer never holds more than one segment limit plus one block."""
+    gaps = [(g, g + 0.5) for g in np.arange(7.0, 200, 9.3)]
+    audio = speech_like(200, gaps, seed=3)
+    blocks = (audio[i:i + block] for i in range(0, len(audio), block))
+    cuts, held = [], 0
+    for start, piece in streamed_pause_cuts(blocks):
+        assert np.array_equal(piece, audio[start:start + len(piece)])
+        cuts.append((start, start + len(piece)))
+        held = max(held, len(piece.base if piece.base is not None else piece))
+    assert cuts == pause_cuts(audio) and len(cuts) >= 7
+    assert held <= 30 * SAMPLE_RATE + block
+
+
+def test_a_long_wav_stays_in_its_file_and_gives_the_in_memory_segments_and_hash(tmp_path):
+    """`load_clips` leaves a 16 kHz recording longer than 30 s in its file; its segments are the in-memory
+    recording's (same names, ranges, samples), read only when used, and the clip set's sha256 is unchanged."""
+    import soundfile as sf
+    from myqasr.audio import StreamedClip, clips_hash, load_audio, load_clips
+    from myqasr.longform import SegmentAudios
+
+    audio = speech_like(95, [(g, g + 0.5) for g in np.arange(7.0, 95, 9.3)], seed=5)
+    wav = tmp_path / "memo.wav"
+    sf.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
+    short = tmp_path / "short.wav"
+    sf.write(short, audio[:SAMPLE_RATE * 3], SAMPLE_RATE, subtype="PCM_16")
+    streamed, in_file = load_clips([short, wav])[0], load_clips(wav)[0]
+    assert isinstance(in_file, StreamedClip) and not isinstance(streamed, StreamedClip)
+    whole = Clip(str(wav), load_audio(wav))
+    assert in_file.n_samples == len(whole.audio) and np.array_equal(in_file.audio, whole.audio)
+    segs, ref = calibration_segments([in_file]), calibration_segments([whole])
+    assert [s.path for s in segs] == [r.path for r in ref] and len(segs) == 4
+    assert all(isinstance(s, StreamedClip) for s in segs)
+    audios = SegmentAudios(segs)
+    assert all(np.array_equal(audios[i], r.audio) for i, r in enumerate(ref))
+    assert [a.shape for a in audios[1:3]] == [r.audio.shape for r in ref[1:3]]
+    assert clips_hash([streamed, in_file]) == clips_hash([streamed, whole])
+
+
+def test_a_long_44k_stereo_recording_is_spooled_to_16k_like_load_audio(tmp_path):
+    """A recording that is not 16 kHz mono is decoded block by block (channels averaged, soxr's streaming HQ
+    resampler) into a temporary 16 kHz file: the same length as `load_audio`'s and the same samples to 1e-4."""
+    import soundfile as sf
+    from myqasr.audio import StreamedClip, load_audio, load_clips
+
+    mono = speech_like(40, [(20.0, 21.0)], seed=7)
+    t = np.arange(int(40 * 44100)) / 44100
+    left = np.interp(t, np.arange(len(mono)) / SAMPLE_RATE, mono).astype(np.float32)
+    path = tmp_path / "meeting.flac"
+    sf.write(path, np.stack([left, 0.5 * left], axis=1), 44100)
+    clip = load_clips(path)[0]
+    assert isinstance(clip, StreamedClip) and clip.source != path and clip.source.suffix == ".wav"
+    ref = load_audio(path)
+    assert clip.n_samples == len(ref)
+    np.testing.assert_allclose(clip.audio, ref, atol=1e-4)
+
+
+def test_a_long_recording_of_silence_is_one_line_error(tmp_path):
+    import soundfile as sf
+    from myqasr.audio import load_clips
+    from myqasr.errors import MyqasrError
+
+    path = tmp_path / "quiet.wav"
+    sf.write(path, np.zeros(SAMPLE_RATE * 40, dtype=np.float32), SAMPLE_RATE)
+    with pytest.raises(MyqasrError, match=r"quiet.wav: silence only"):
+        load_clips(path)
 
 
 # ---------------------------------------------------------------------------------- the real model, 70 s of speech

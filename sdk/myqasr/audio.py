@@ -1,7 +1,9 @@
 """Loading a user's clips: audio files (+ optional transcripts) -> float32 mono 16 kHz arrays.
 
 `load_audio` reads one file; `load_clips` reads a directory, a file, a list of paths or a `.jsonl` manifest;
-`clips_hash` names a clip set. Every bad input raises `MyqasrError`
+`clips_hash` names a clip set. A recording longer than STREAM_OVER_S is not held in memory: `load_clips` gives a
+`StreamedClip` whose samples are read from its file in blocks (`read_blocks`) or by range when used, so the
+statistics pass costs the same memory for 10 minutes as for 1. Every bad input raises `MyqasrError`
 with one line "<file>: <problem>"; nothing from soundfile/soxr/audioread leaks out (no traceback, no warnings).
 Decoding and resampling match `librosa.load(path, sr=16000)` (soundfile, else audioread; soxr HQ) sample for
 sample, without librosa's multi-second import.
@@ -14,17 +16,19 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
 from .errors import MyqasrError
 
-from .constants import MAX_RECORDING_S, SAMPLE_RATE
+from .constants import CALIBRATION_SEGMENT_S, MAX_RECORDING_S, SAMPLE_RATE
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 MAX_SECONDS = float(MAX_RECORDING_S)   # longer recordings are refused (transcription and statistics window them)
 MIN_PEAK = 1e-4             # below this peak a clip counts as silence
 MIN_SECONDS = 0.1           # shorter than this, a clip holds no word to learn from (and CTC models need 25 ms)
+STREAM_OVER_S = CALIBRATION_SEGMENT_S   # longer recordings stay in their file (`StreamedClip`)
+BLOCK_S = 10                # seconds of a file read at a time when streaming it
 SAMPLE_USER_DIR = Path(__file__).parent / "data" / "sample_user"   # demo user: calib/ and test/, see its README
 
 PathLike = Union[str, os.PathLike]
@@ -214,7 +218,8 @@ def load_clips(source: PathLike | Sequence[PathLike], *, with_text: bool = False
     """Load a user's clips from a directory (non-recursive, sorted), one file, a list of paths or a `.jsonl` manifest.
 
     Transcripts come from the manifest's `text`, else from a `<stem>.txt` sidecar. With `with_text=True` every clip
-    must have one (the error names the first clip without). Any unreadable clip raises `MyqasrError`.
+    must have one (the error names the first clip without). Any unreadable clip raises `MyqasrError`. A recording
+    longer than STREAM_OVER_S comes back as a `StreamedClip` (its samples stay in the file until used).
     """
     clips = []
     for path, text in _sources(source):
@@ -223,15 +228,155 @@ def load_clips(source: PathLike | Sequence[PathLike], *, with_text: bool = False
         if with_text and text is None:
             sidecar = path.with_suffix(".txt").name
             raise _fail(path, f'no transcript (expected {sidecar} next to it, or "text" in the manifest)')
-        clips.append(Clip(path=str(path), audio=load_audio(path, max_seconds=max_seconds), text=text))
+        if streams(path):
+            clips.append(stream_recording(path, text, max_seconds=max_seconds))
+        else:
+            clips.append(Clip(path=str(path), audio=load_audio(path, max_seconds=max_seconds), text=text))
     return clips
 
 
 def clips_hash(clips: Iterable[Clip]) -> str:
-    """sha256 (hex) over the clips' float32 samples in order, each preceded by its length; names a clip set."""
+    """sha256 (hex) over the clips' float32 samples in order, each preceded by its length; names a clip set.
+    A `StreamedClip` is hashed block by block (the same digest as its samples in memory)."""
     h = hashlib.sha256()
     for c in clips:
-        a = np.ascontiguousarray(c.audio, dtype="<f4")
-        h.update(len(a).to_bytes(8, "little"))
-        h.update(memoryview(a).cast("B"))        # the samples' bytes without a copy (a 10 min clip is 38 MB)
+        h.update(clip_samples(c).to_bytes(8, "little"))
+        for block in clip_blocks(c):
+            h.update(memoryview(np.ascontiguousarray(block, dtype="<f4")).cast("B"))   # no copy of float32 samples
     return h.hexdigest()
+
+
+def clip_samples(clip) -> int:
+    """How many samples a clip has, without reading a `StreamedClip`'s file."""
+    return clip.n_samples if isinstance(clip, StreamedClip) else len(clip.audio)
+
+
+def clip_blocks(clip) -> Iterable[np.ndarray]:
+    """A clip's samples in order: a `StreamedClip` block by block from its file, an in-memory clip as one block."""
+    return clip.blocks() if isinstance(clip, StreamedClip) else (clip.audio,)
+
+
+# ---- recordings read in blocks ----------------------------------------------------------------------------------------
+
+def read_blocks(path: PathLike, start: int = 0, stop: int | None = None,
+                block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+    """Samples [start, stop) of a 16 kHz mono file as float32 blocks of `block_s`: one block in memory at a time."""
+    import soundfile as sf
+
+    with sf.SoundFile(path) as f:
+        if f.samplerate != SAMPLE_RATE or f.channels != 1:
+            raise _fail(path, f"cannot stream {f.channels} channel(s) at {f.samplerate} Hz (expected 16 kHz mono)")
+        f.seek(start)
+        left = (f.frames if stop is None else stop) - start
+        while left > 0:
+            block = f.read(min(left, int(block_s * SAMPLE_RATE)), dtype="float32")
+            if len(block) == 0:
+                return
+            left -= len(block)
+            yield block
+
+
+def decoded_blocks(path: PathLike, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+    """Any soundfile-readable file as float32 mono 16 kHz blocks, as `load_audio` would decode it (channels averaged,
+    soxr HQ resampling in its streaming form, librosa's length), holding one block at a time."""
+    import soundfile as sf
+    import soxr
+
+    with sf.SoundFile(path) as f:
+        sr, n_out, done = f.samplerate, int(np.ceil(f.frames * SAMPLE_RATE / f.samplerate)), 0
+        stream = None if sr == SAMPLE_RATE else soxr.ResampleStream(sr, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        while True:
+            x = f.read(int(block_s * sr), dtype="float32", always_2d=True)
+            last = len(x) < int(block_s * sr)
+            mono = x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
+            if stream is not None:
+                mono = stream.resample_chunk(mono, last=last)
+            mono = mono[: max(0, n_out - done)]
+            if last and done + len(mono) < n_out:                      # librosa's fix_length
+                mono = np.pad(mono, (0, n_out - done - len(mono)))
+            done += len(mono)
+            if len(mono):
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+            if last:
+                return
+
+
+def spool_16k(path: Path) -> Path:
+    """A 16 kHz mono float32 WAV copy of `path` in a temporary folder (removed at exit), written block by block."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import soundfile as sf
+
+    folder = Path(tempfile.mkdtemp(prefix="myqasr-stream-"))
+    atexit.register(shutil.rmtree, folder, True)
+    out = folder / (path.stem + ".wav")
+    with sf.SoundFile(out, "w", SAMPLE_RATE, 1, subtype="FLOAT") as w:
+        for block in decoded_blocks(path):
+            w.write(block)
+    return out
+
+
+class StreamedClip:
+    """A recording that stays in its file: samples [start, stop) of `source` (16 kHz mono), read when used.
+
+    `audio` reads the range into memory (for callers that need an array); `blocks()` streams it."""
+
+    def __init__(self, path: str, source: Path, start: int, stop: int, text: str | None = None):
+        self.path, self.source, self.start, self.stop, self.text = path, Path(source), start, stop, text
+
+    @property
+    def n_samples(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / SAMPLE_RATE
+
+    @property
+    def audio(self) -> np.ndarray:
+        import soundfile as sf
+        return sf.read(self.source, start=self.start, stop=self.stop, dtype="float32")[0]
+
+    def blocks(self, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+        return read_blocks(self.source, self.start, self.stop, block_s)
+
+    def __repr__(self) -> str:
+        return f"StreamedClip({self.path!r}, {self.seconds:.2f} s)"
+
+
+def stream_recording(path: PathLike, text: str | None = None, *, max_seconds: float | None = MAX_SECONDS,
+                     min_peak: float = MIN_PEAK) -> StreamedClip:
+    """A long recording as a `StreamedClip`, checked like `load_audio` (finite, not silent, not too long) in one
+    streamed pass. A file that is not 16 kHz mono is first decoded block by block into a temporary 16 kHz file."""
+    p = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import soundfile as sf
+            info = sf.info(p)
+            source = p if (info.samplerate, info.channels) == (SAMPLE_RATE, 1) else spool_16k(p)
+            n, peak, finite = 0, 0.0, True
+            for block in read_blocks(source):
+                n += len(block)
+                finite = finite and bool(np.isfinite(np.sum(block, dtype=np.float64)))
+                if len(block):
+                    peak = max(peak, float(np.max(block)), -float(np.min(block)))
+        except MyqasrError:
+            raise
+        except Exception:
+            raise _fail(path, "not an audio file or corrupt (could not decode as wav/flac/mp3/ogg)") from None
+    if not finite:
+        raise _fail(path, "contains NaN or infinite samples")
+    if max_seconds is not None and n > round(max_seconds * SAMPLE_RATE):
+        raise _fail(path, f"too long ({n / SAMPLE_RATE:.1f} s > {max_seconds:g} s); split it into shorter recordings")
+    if peak < min_peak:
+        raise _fail(path, f"silence only (peak {peak:.1e} < {min_peak:g})")
+    return StreamedClip(os.fspath(path), source, 0, n, text)
+
+
+def streams(path: Path) -> bool:
+    """Whether `load_clips` keeps this file in its file: soundfile reads it and it is longer than STREAM_OVER_S."""
+    hint = _duration_hint(path) if path.is_file() and path.stat().st_size else None
+    return hint is not None and hint > STREAM_OVER_S

@@ -103,7 +103,8 @@ def collect_costs(model, adapter, audios, decoder_ids, layers: list[Layer], form
     was_training = model.training
     model.eval()
     try:
-        for audio, ids in tqdm(list(zip(audios, decoder_ids)), desc="cost pass", disable=not progress):
+        for i in tqdm(range(len(audios)), desc="cost pass", disable=not progress):
+            audio, ids = audios[i], decoder_ids[i]       # one clip at a time (`audios` may read it from its file)
             with torch.enable_grad():
                 loss, n = adapter.own_loss(model, audio, ids)
                 loss.backward()

@@ -16,13 +16,15 @@ on each side, whose frames are dropped before the greedy CTC decoding of all kep
 
 Calibration: `pause_cuts` splits a long recording into segments of at most CALIBRATION_SEGMENT_S, each cut at the
 quietest 100 ms of the last CALIBRATION_SEARCH_S before the limit (a pause between words when there is one);
-`calibration_segments` applies it to a clip list (views of the samples, no copies).
+`calibration_segments` applies it to a clip list (views of the samples, no copies). A `StreamedClip` (a long
+recording left in its file) is cut by `streamed_pause_cuts` while it is read block by block, at the same samples,
+into `StreamedClip` segments that are read again only when a pass uses them: memory stays flat in the length.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -186,21 +188,67 @@ def pause_cuts(audio: np.ndarray, max_s: float = CALIBRATION_SEGMENT_S,
     return out
 
 
+def streamed_pause_cuts(blocks: Iterable[np.ndarray], max_s: float = CALIBRATION_SEGMENT_S,
+                        search_s: float = CALIBRATION_SEARCH_S) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, samples) of each `pause_cuts` segment of the recording that `blocks` yields, cut while reading: the
+    same cuts, holding at most one segment limit plus one block. `samples` is a view, valid until the next item."""
+    limit, search = int(max_s * SAMPLE_RATE), int(search_s * SAMPLE_RATE)
+    buffer, start = np.zeros(0, dtype=np.float32), 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        while len(buffer) > limit:
+            cut = quietest_point(buffer, limit - search, limit)
+            yield start, buffer[:cut]
+            buffer, start = buffer[cut:], start + cut
+    yield start, buffer
+
+
+def keeps_segment(piece: np.ndarray, min_samples: int, min_peak: float) -> bool:
+    """Whether a segment of a long recording has enough samples and sound for the statistics pass."""
+    return len(piece) >= min_samples and float(np.max(np.abs(piece))) >= min_peak
+
+
 def calibration_segments(clips, min_samples: int | None = None, min_peak: float | None = None) -> list:
     """The clips as the statistics pass reads them: a clip of at most CALIBRATION_SEGMENT_S as it is, a longer one
-    as `pause_cuts` segments (views of its samples, named `<path>@<start>s`); too short or silent pieces dropped."""
-    from .audio import MIN_PEAK, MIN_SECONDS, Clip
+    as `pause_cuts` segments (views of its samples, named `<path>@<start>s`; a `StreamedClip`'s segments are
+    `StreamedClip`s of the same file); too short or silent pieces dropped."""
+    from .audio import MIN_PEAK, MIN_SECONDS, Clip, StreamedClip
 
     min_samples = int(MIN_SECONDS * SAMPLE_RATE) if min_samples is None else min_samples
     min_peak = MIN_PEAK if min_peak is None else min_peak
     out = []
     for clip in clips:
+        if isinstance(clip, StreamedClip):
+            if clip.seconds <= CALIBRATION_SEGMENT_S:
+                out.append(clip)
+                continue
+            for a, piece in streamed_pause_cuts(clip.blocks()):
+                if keeps_segment(piece, min_samples, min_peak):
+                    out.append(StreamedClip(f"{clip.path}@{a / SAMPLE_RATE:.2f}s", clip.source,
+                                            clip.start + a, clip.start + a + len(piece)))
+            continue
         cuts = pause_cuts(clip.audio)
         if len(cuts) == 1:
             out.append(clip)
             continue
         for a, b in cuts:
             piece = clip.audio[a:b]
-            if b - a >= min_samples and float(np.max(np.abs(piece))) >= min_peak:
+            if keeps_segment(piece, min_samples, min_peak):
                 out.append(Clip(f"{clip.path}@{a / SAMPLE_RATE:.2f}s", piece, None))
     return out
+
+
+class SegmentAudios:
+    """The segments' samples as a sequence that reads each one when asked (a `StreamedClip` from its file): a pass
+    over them holds one segment (or one batch of them) at a time."""
+
+    def __init__(self, segments: list):
+        self.segments = segments
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [c.audio for c in self.segments[i]]
+        return self.segments[i].audio

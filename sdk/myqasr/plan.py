@@ -30,8 +30,8 @@ __all__ = ["PlanConfig", "compute_statistics", "plan", "check_budgets", "reachab
 
 def clips_info(clips) -> dict:
     """What a statistics file and a scheme record about the clip set: count, seconds, sha256 of the audio."""
-    from .audio import clips_hash
-    return {"count": len(clips), "seconds": round(sum(len(c.audio) for c in clips) / SAMPLE_RATE, 2),
+    from .audio import clip_samples, clips_hash
+    return {"count": len(clips), "seconds": round(sum(clip_samples(c) for c in clips) / SAMPLE_RATE, 2),
             "sha256": clips_hash(clips)}
 
 
@@ -40,10 +40,12 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     """The full-precision model over the user's clips: its own greedy transcripts, one forward-only statistics pass
     (the paper's stage 1) and, with `costs`, one forward + backward cost pass pricing every format of the ladder.
     Recordings longer than 30 s are cut at pauses into segments of at most 30 s
-    (`myqasr.longform.calibration_segments`); the statistics record the clips as given (count, seconds, sha256)."""
+    (`myqasr.longform.calibration_segments`), each read when a pass uses it (`SegmentAudios`: a long recording
+    loaded by `load_clips` is never in memory whole); the statistics record the clips as given (count, seconds,
+    sha256)."""
     from .adapters import own_transcripts
     from .cost import collect_costs, priced_formats
-    from .longform import calibration_segments
+    from .longform import SegmentAudios, calibration_segments
     from .stats import release_freed_memory
 
     if not clips:
@@ -53,7 +55,7 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     segments = calibration_segments(clips)
     if not segments:
         raise MyqasrError("clips: no segment with sound in them for the statistics pass")
-    audios = [c.audio for c in segments]
+    audios = SegmentAudios(segments)
     ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, progress=progress,
                           after_batch=release_freed_memory)
     stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,

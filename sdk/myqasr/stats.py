@@ -262,7 +262,8 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
         for layer in layers:
             module = model.get_submodule(layer.name)
             handles.append(module.register_forward_hook(make_hook(layer.name)))
-        for audio, ids in tqdm(list(zip(audios, decoder_ids)), desc="statistics pass", disable=not progress):
+        for i in tqdm(range(len(audios)), desc="statistics pass", disable=not progress):
+            audio, ids = audios[i], decoder_ids[i]       # one clip at a time (`audios` may read it from its file)
             ctx.clear()
             ctx.update(adapter.stats_context(audio))
             adapter.stats_forward(model, audio, ids)
