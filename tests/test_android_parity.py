@@ -430,7 +430,7 @@ def build_longform(out: Path, pte: Path) -> dict:
 
         def __init__(self):
             self.vocab, self.path, self.load_s, self.threads = vocab, Path("replay"), 0.0, 1
-            self.window, self.call = -1, 0
+            self.window, self.call, self.asr_runner = -1, 0, False
 
         def run(self, method, *inputs):
             if method == "preprocessor":
