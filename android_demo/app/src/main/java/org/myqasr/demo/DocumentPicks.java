@@ -64,7 +64,7 @@ final class DocumentPicks {
         StringBuilder b = new StringBuilder();
         for (Uri u : uris) {
             cancel.check();
-            String name = displayName(resolver, u);
+            String name = displayName(resolver, u, "picked.wav");
             String line;
             try {
                 InputStream in = resolver.openInputStream(u);
@@ -85,7 +85,8 @@ final class DocumentPicks {
         return b.toString();
     }
 
-    static String displayName(ContentResolver resolver, Uri uri) {
+    /** The document's display name, else the last path segment of its URI, else {@code fallback}. */
+    static String displayName(ContentResolver resolver, Uri uri, String fallback) {
         Cursor c = resolver.query(uri, new String[] {OpenableColumns.DISPLAY_NAME}, null, null, null);
         if (c != null) {
             try {
@@ -97,6 +98,6 @@ final class DocumentPicks {
             }
         }
         String last = uri.getLastPathSegment();
-        return last == null ? "picked.wav" : last;
+        return last == null ? fallback : last;
     }
 }

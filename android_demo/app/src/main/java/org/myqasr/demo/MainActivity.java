@@ -2,13 +2,10 @@ package org.myqasr.demo;
 
 import android.Manifest;
 import android.app.Activity;
-import android.content.ClipData;
 import android.content.Intent;
 import android.content.pm.PackageManager;
-import android.database.Cursor;
 import android.net.Uri;
 import android.os.Bundle;
-import android.provider.OpenableColumns;
 import android.view.View;
 import android.widget.AdapterView;
 import android.widget.ArrayAdapter;
@@ -310,15 +307,7 @@ public class MainActivity extends Activity {
         if (result != RESULT_OK || data == null) {
             return;
         }
-        final List<Uri> uris = new ArrayList<Uri>();
-        ClipData many = data.getClipData();
-        if (many != null) {
-            for (int k = 0; k < many.getItemCount(); k++) {
-                uris.add(many.getItemAt(k).getUri());
-            }
-        } else if (data.getData() != null) {
-            uris.add(data.getData());
-        }
+        final List<Uri> uris = DocumentPicks.uris(data);
         run("Copying " + uris.size() + " file(s)", TaskGate.Task.COPYING, new Task() {
             @Override
             public String run() throws Exception {
@@ -373,7 +362,7 @@ public class MainActivity extends Activity {
 
     /** Copies a picked document into {@code dir} under its display name, via a temporary file; stops at Cancel. */
     private File copy(Uri uri, File dir) throws IOException, AsrException {
-        String name = displayName(uri).replaceAll("[/\\\\:*?\"<>|]", "_");
+        String name = DocumentPicks.displayName(getContentResolver(), uri, "picked").replaceAll("[/\\\\:*?\"<>|]", "_");
         if (!dir.isDirectory() && !dir.mkdirs()) {
             throw new IOException("cannot create " + dir);
         }
@@ -409,21 +398,6 @@ public class MainActivity extends Activity {
             }
         }
         return dest;
-    }
-
-    private String displayName(Uri uri) {
-        Cursor c = getContentResolver().query(uri, new String[] {OpenableColumns.DISPLAY_NAME}, null, null, null);
-        if (c != null) {
-            try {
-                if (c.moveToFirst() && !c.isNull(0)) {
-                    return c.getString(0);
-                }
-            } finally {
-                c.close();
-            }
-        }
-        String last = uri.getLastPathSegment();
-        return last == null ? "picked" : last;
     }
 
     private static String clipInfo(File f) {
