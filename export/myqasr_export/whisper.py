@@ -377,11 +377,11 @@ class RunnerTextDecoder(TextDecoder):
     def __init__(self, model, max_len: int, rules: dict):
         super().__init__(model, max_len)
         attn = model.model.decoder.layers[0].encoder_attn
-        self.heads, self.head_dim = _heads(attn)
-        self.frames = model.config.max_source_positions
+        self.heads, d = _heads(attn)
+        t = model.config.max_source_positions
         for i in range(len(self.layers)):
-            self.register_buffer(f"cross_k_{i}", torch.zeros(self.heads, self.frames, self.head_dim), persistent=False)
-            self.register_buffer(f"cross_vt_{i}", torch.zeros(self.heads, self.head_dim, self.frames), persistent=False)
+            self.register_buffer(f"cross_k_{i}", torch.zeros(self.heads, t, d), persistent=False)
+            self.register_buffer(f"cross_vt_{i}", torch.zeros(self.heads, d, t), persistent=False)
         self.register_buffer("rule_rows", rule_rows(rules, self.proj_out.out_features), persistent=False)
         self.register_buffer("rule_row_at", rule_row_at(rules, max_len), persistent=False)
 
