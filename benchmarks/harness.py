@@ -109,12 +109,16 @@ def function_path(fn) -> str:
     return f"{module}:{fn.__name__}"
 
 
-def run_child(fn, spec: dict, threads: int, timeout: float | None = None) -> dict:
+def run_child(fn, spec: dict, threads: int, timeout: float | None = None, code_root: Path | None = None) -> dict:
     """fn(spec) in a fresh interpreter with `threads` torch / OpenMP threads. Returns its dict plus `process_s`;
-    a failure (exit status, signal, timeout) comes back as {"error": ..., "task": fn's name}."""
+    a failure (exit status, signal, timeout) comes back as {"error": ..., "task": fn's name}.
+    `code_root`: another checkout whose `myqasr` / `myqasr_export` the child imports (fn itself comes from here),
+    to measure an earlier version of the SDK in the same run."""
     task = fn.__name__
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    if code_root is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code_root / "sdk"), str(code_root / "export"), str(ROOT)])
     cmd = [sys.executable, "-m", "benchmarks.harness", "--child", function_path(fn), "--threads", str(threads),
            "--spec", json.dumps(spec)]
     t = time.perf_counter()

@@ -122,20 +122,23 @@ def hf_child(spec: dict) -> dict:
 
 
 def stats_child(spec: dict) -> dict:
-    """Peak RSS of loading the clips + the statistics pass, with the cost pass if `costs` (and of the whole
-    process)."""
+    """Peak RSS of loading the clips + the statistics pass with `batch` segments per full-precision transcription
+    batch, with the cost pass if `costs` (and of the whole process)."""
+    import myqasr.plan
     from myqasr.audio import load_clips
     from myqasr.longform import calibration_segments
     from myqasr.models import load_model
     from myqasr.plan import compute_statistics
 
+    myqasr.plan.CALIBRATION_TRANSCRIBE_BATCH = spec["batch"]
     loaded = load_model()
     with Stage() as s:
         clips = load_clips(spec["clips"])
         segments = calibration_segments(clips)
         compute_statistics(loaded, clips, progress=False, costs=spec.get("costs", False))
     return {**s.row("stats"), "segments": len(segments), "audio_s": sum(c.seconds for c in clips),
-            "longest_segment_s": max(c.seconds for c in segments), "process_peak_mb": lifetime_peak_rss_mb()}
+            "longest_segment_s": max(c.seconds for c in segments), "process_peak_mb": lifetime_peak_rss_mb(),
+            "batch": spec["batch"]}
 
 
 def ct2_child(spec: dict) -> dict:
@@ -311,16 +314,23 @@ def measure_engines_again(a, data: dict) -> dict:
     return {**data, "rows": rows, "engines_again": data.get("engines_again", []) + [again]}
 
 
+MEMORY_MINUTES = (1, 3, 10)
+BATCH_BEFORE = 4          # the transcription batch of the statistics pass before CALIBRATION_TRANSCRIBE_BATCH
+
+
 def measure_memory(a, work: Path, costs: bool = False) -> list[dict]:
-    """Peak RSS of the statistics pass (with the cost pass if `costs`) on 20 short clips, a 1-minute and a
-    10-minute recording."""
-    long10 = work / f"{a.voice}-10min-stats.wav"
-    one = work / f"{a.voice}-1min-stats.wav"
+    """Peak RSS of the statistics pass (with the cost pass if `costs`) on 20 short clips and 1-, 3- and 10-minute
+    recordings, each at the transcription batch before (BATCH_BEFORE) and now (CALIBRATION_TRANSCRIBE_BATCH), one
+    process per run, run one after the other."""
+    from myqasr.constants import CALIBRATION_TRANSCRIBE_BATCH
     import soundfile as sf
     clips = voice_clips(work, a.voice)
-    for path, m in ((one, 1), (long10, 10)):
+    inputs = []
+    for m in MEMORY_MINUTES:
+        path = work / f"{a.voice}-{m}min-stats.wav"
         if not path.exists():
             sf.write(str(path), join_sentences(clips, 60 * m, seed=m)[0], 16000, subtype="PCM_16")
+        inputs.append((f"{m}-minute recording", str(path)))
     short_dir = work / "short20"
     short_dir.mkdir(exist_ok=True)
     for k, (wav, _) in enumerate(clips[:20]):
@@ -328,12 +338,12 @@ def measure_memory(a, work: Path, costs: bool = False) -> list[dict]:
         if not dst.exists():
             dst.write_bytes(wav.read_bytes())
     memory = []
-    for label, src in (("20 short clips", str(short_dir)), ("1-minute recording", str(one)),
-                       ("10-minute recording", str(long10))):
-        res = run_child(stats_child, {"clips": src, "costs": costs}, a.threads)
-        if "error" in res:
-            raise SystemExit(f"stats {label}: {res['error']}")
-        memory.append({"input": label, **res})
+    for label, src in [("20 short clips", str(short_dir)), *inputs]:
+        for batch in dict.fromkeys((BATCH_BEFORE, CALIBRATION_TRANSCRIBE_BATCH)):
+            res = run_child(stats_child, {"clips": src, "costs": costs, "batch": batch}, a.threads)
+            if "error" in res:
+                raise SystemExit(f"stats {label}: {res['error']}")
+            memory.append({"input": label, **res})
     return memory
 
 
@@ -345,10 +355,20 @@ def measure_frontend(a, wav: str) -> dict:
 
 
 def memory_table(mem: list[dict]) -> str:
-    return table(["input", "audio s", "segments (<= 30 s)", "longest segment s", "time s", "peak RSS MB",
-                  "process peak RSS MB"],
-                 [[m["input"], f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}",
-                   f"{m['stats_s']:.1f}", f"{m['stats_peak_mb']:.0f}", f"{m['process_peak_mb']:.0f}"] for m in mem])
+    batches = list(dict.fromkeys(m.get("batch", BATCH_BEFORE) for m in mem))
+    rows = {}
+    for m in mem:
+        rows.setdefault(m["input"], {})[m.get("batch", BATCH_BEFORE)] = m
+    head = ["input", "audio s", "segments (<= 30 s)", "longest segment s"]
+    for b in batches:
+        head += [f"time s (batch {b})", f"peak RSS MB (batch {b})"]
+    body = []
+    for label, by in rows.items():
+        m = next(iter(by.values()))
+        body.append([label, f"{m['audio_s']:.0f}", m["segments"], f"{m['longest_segment_s']:.1f}"]
+                    + [x for b in batches for x in ((f"{by[b]['stats_s']:.1f}", f"{by[b]['stats_peak_mb']:.0f}")
+                                                    if b in by else ("-", "-"))])
+    return table(head, body)
 
 
 def render(data: dict, out: Path) -> str:
@@ -383,9 +403,13 @@ def render(data: dict, out: Path) -> str:
               "Peak RSS of loading the clips plus the pass (model loaded before). A recording longer than 30 s "
               "stays in its file (`myqasr.audio.StreamedClip`): it is cut at pauses while read in 10 s blocks and "
               "each segment is read again when a pass uses it, so no pass holds more than one batch of segments. "
-              "The statistics pass transcribes in batches of 4 segments (the encoder's attention over 4 x 30 s "
-              "windows sets its peak); the cost pass back-propagates one segment at a time, so its peak follows "
-              "the longest segment's transcript (<= 30 s), not the recording's length.", ""]
+              "Every segment is a 30 s window for the encoder, so the full-precision transcription's batch of "
+              "segments sets that part's peak: at 4 segments (before) it was the pass's peak and a 1-minute "
+              "recording (3 segments, one short batch) stayed below the others; at "
+              "`CALIBRATION_TRANSCRIBE_BATCH` segments the teacher-forced pass, one segment at a time, sets it. "
+              "The cost pass back-propagates one segment at a time, so its peak follows the longest segment's "
+              "transcript (<= 30 s), not the recording's length. Both batch sizes are measured in the same run, "
+              "one process each.", ""]
     for key, title in (("memory", "Statistics pass (what `personalize` runs)"),
                        ("memory_with_costs", "Statistics pass + cost pass (what `plan --allocator knapsack` runs)")):
         if key not in data:

@@ -17,26 +17,28 @@ Methods (every quantized model is the SDK's simulated model; greedy decoding, at
     uniform         the largest single-rung model that fits (all-int8, else all-int4 with int8 convs); min-max.
     uniform-mix     the largest block-uniform model that fits: encoder linears, decoder linears and the tied token
                     table each int8 or int4 (8 mixes), chosen by size only; min-max.
-    knapsack        the default allocator (least summed cost of the user's own clips, `allocate_min_cost`) with
+    paper           the SDK's default: the paper's round-robin walk (`--allocator myqasr`: median, ascending) with
                     min-max scales, calibrated on the user's own 8 clips.
-    knapsack-other  the same pipeline run on another user's clips and tested on this user: the next user in the
+    paper-other     the same pipeline run on another user's clips and tested on this user: the next user in the
                     list at even budget indices, the third next at odd ones (two partners per user).
-  on the first 8 test clips of 3 users (`--secondary-users`; the core methods are also scored on these clips,
-  from the same transcripts):
-    paper           the paper's round-robin walk (`--allocator myqasr`: median, ascending), min-max; intermediate
-                    budgets.
+    knapsack        the cost-based allocator (`--allocator knapsack`: least summed cost of the user's own clips,
+                    `allocate_min_cost`), min-max, the user's own clips.
+    knapsack-other  the knapsack on the same partner's clips.
+  on the first 8 test clips of the `--secondary-users` (the core methods are also scored on these clips, from the
+  same transcripts):
     random-sN       the knapsack with each layer's costs dealt to another layer of its kind (seeds 0-2): the
                     allocator with an uninformative cost; one intermediate budget.
     cal-cosine / cal-hessian / cal-auto   the knapsack's formats with searched scales, and `--calibration auto`
                     (the guard's pick among min-max, cosine, hessian); at the all-int4 size, where only scales
                     differ, for 2 users (one hard, one easy: `--calibration-users`; the searches take ~100 s per
-                    user, which the hour this panel may take on 2 cores does not allow for all).
+                    user).
 Two scores per model: WER against the sentences, and the label-free "pseudo-label WER" against the full-precision
 model's own transcripts of the same clips, plus the number of clips whose transcript loops (`myqasr.guard.loops`).
 
 Speed: a model's encoder output is cached by the encoder's formats and scales, so two schemes that differ only on
-the decoder side share one encoder pass (exact: same computation). Results are checkpointed per user in `--work`;
-a rerun resumes.
+the decoder side share one encoder pass (exact: same computation), and two methods that build the same scheme (e.g.
+every method at the all-int4 size) share its transcripts. Results are checkpointed per user in `--work`; a rerun
+resumes, and adds to a checkpoint the core models it lacks.
 """
 from __future__ import annotations
 
@@ -50,9 +52,9 @@ from pathlib import Path
 
 from benchmarks import voices as V
 from benchmarks.harness import cpu_name, first_output_line, git_commit, read_json, size_model, utc_now, write_json
-from benchmarks.personalization_methods import (CALIBRATIONS, RANDOM_SEEDS, auto_scheme, candidate_schemes,
-                                                core_schemes, encoder_key, panel_budgets, paper_scheme,
-                                                planned, random_scheme, scheme_key, zone_bounds, zones)
+from benchmarks.personalization_methods import (CALIBRATIONS, CORE, PAPER, PAPER_OTHER, RANDOM_SEEDS,
+                                                auto_scheme, candidate_schemes, core_schemes, encoder_key, panel_budgets,
+                                                paper_scheme, planned, random_scheme, scheme_key, zone_bounds, zones)
 
 USERS = ["espeak_scot_f4", "flite_awb", "espeak_us_m3", "flite_slt", "espeak_gb_f2", "flite_rms",
          "espeak_carib_m2", "flite_kal16", "espeak_us_high_f5", "espeak_us_slowlow_m6"]
@@ -143,46 +145,68 @@ def entry(scheme, hyps: list[str], clips: str, extra: dict | None = None) -> dic
             "formats": {p.name: p.format.name for p in scheme.layers}, **(extra or {})}
 
 
-def run_user(u: str, ctx: dict, stats: dict, data: dict, args) -> dict:
-    """Every model tested on user u: transcripts (per clip), sizes and formats."""
-    loaded, sm, budgets, users = ctx["loaded"], ctx["sm"], ctx["budgets"], args.users
+def run_user(u: str, ctx: dict, stats: dict, data: dict, args, done: dict | None = None,
+             checkpoint: Path | None = None) -> dict:
+    """Every model tested on user u: transcripts (per clip), sizes and formats. `done`: the user's checkpoint from
+    an earlier run, whose models are kept (only the missing ones are transcribed); `checkpoint`: written after
+    every budget, so a stopped run loses at most one budget's models."""
+    loaded, sm, budgets = ctx["loaded"], ctx["sm"], ctx["budgets"]
     test = data[u]["test"]
-    n_all, n_sub = len(test), min(args.subset, len(test))
     tr = Transcriber(loaded, test)
     t0 = time.perf_counter()
-    out = {"refs": [c.text for c in test], "fp32": tr(loaded.model, n_all), "results": {}, "auto": {}}
-    res = out["results"]
-    own = core_schemes(loaded, sm, stats[u], budgets)
-    p_even, p_odd = partners(args.partner_pool, u)
+    with heavy_lock(args.lock):
+        out = done or {"refs": [c.text for c in test], "fp32": tr(loaded.model, len(test)), "results": {},
+                       "auto": {}}
+        own = core_schemes(loaded, sm, stats[u], budgets)
+    res, before = out["results"], dict(out.get("timings", {}))
     cache: dict = {}                      # searches and full-precision transcripts of u's clips, across budgets
     for i, b in enumerate(budgets):
-        r = res.setdefault(key(b), {})
-        for m in ("uniform", "uniform-mix", "knapsack"):
-            extra = {"label": own[(b, m)].allocation.get("baseline")} if m != "knapsack" else None
-            r[m] = entry(own[(b, m)], tr.scheme(own[(b, m)], n_all), "all", extra)
-        p = p_even if i % 2 == 0 else p_odd
-        other = planned(loaded, stats[p], b, _minmax())
-        r["knapsack-other"] = entry(other, tr.scheme(other, n_all), "all", {"partner": p})
-        if 0 < i < len(budgets) - 1 and u in args.secondary_users:
-            s = paper_scheme(loaded, stats[u], b)
-            r["paper"] = entry(s, tr.scheme(s, n_sub), "subset")
-        if i in args.random_budgets and u in args.secondary_users:
-            for seed in RANDOM_SEEDS:
-                s = random_scheme(loaded, stats[u], b, seed)
-                r[f"random-s{seed}"] = entry(s, tr.scheme(s, n_sub), "subset")
-        if i in args.calibration_budgets and u in args.calibration_users and u in args.secondary_users:
-            t = time.perf_counter()
-            chosen = auto_scheme(loaded, stats[u], b, data[u]["calib"], cache)
-            out["auto"][key(b)] = {**chosen.calibration, "seconds": round(time.perf_counter() - t, 1)}
-            cands = candidate_schemes(loaded, stats[u], b, data[u]["calib"], cache)
-            for m in CALIBRATIONS:
-                if m != "minmax":
-                    r[f"cal-{m}"] = entry(cands[m], tr.scheme(cands[m], n_sub), "subset")
-            r["cal-auto"] = entry(chosen, tr.scheme(chosen, n_sub), "subset",
-                                  {"chosen": chosen.calibration["chosen"]})
-    out["timings"] = {"transcribe_s": round(time.perf_counter() - t0, 1), "encoder_passes": tr.encoder_passes,
-                      "decoder_passes": tr.decoder_passes}
+        with heavy_lock(args.lock):
+            budget_models(u, i, b, res.setdefault(key(b), {}), own, tr, out, cache, ctx, stats, data, args)
+        out["timings"] = {"transcribe_s": round(before.get("transcribe_s", 0) + time.perf_counter() - t0, 1),
+                          "encoder_passes": before.get("encoder_passes", 0) + tr.encoder_passes,
+                          "decoder_passes": before.get("decoder_passes", 0) + tr.decoder_passes}
+        if checkpoint is not None:
+            write_json(checkpoint, out)
     return out
+
+
+def budget_models(u, i, b, r, own, tr, out, cache, ctx, stats, data, args) -> None:
+    """User u's models at budget b (index i), transcribed into r; models already in r (a resumed run) are kept."""
+    loaded = ctx["loaded"]
+    n_all, n_sub = len(data[u]["test"]), min(args.subset, len(data[u]["test"]))
+    p = partners(args.partner_pool, u)[i % 2]
+    schemes = {m: own[(b, m)] for m in ("uniform", "uniform-mix", "knapsack")}
+    schemes.update({"knapsack-other": planned(loaded, stats[p], b, _minmax()),
+                    PAPER: paper_scheme(loaded, stats[u], b), PAPER_OTHER: paper_scheme(loaded, stats[p], b)})
+    for m, e in r.items():             # a resumed user: models already transcribed serve any method with that scheme
+        if m in schemes and e["clips"] == "all":
+            tr.done.setdefault((scheme_key(schemes[m]), n_all), e["hyps"])
+    for m in CORE:
+        if m not in r:
+            extra = {"label": schemes[m].allocation.get("baseline")} if m.startswith("uniform") else {}
+            if m.endswith("-other"):
+                extra["partner"] = p
+            r[m] = entry(schemes[m], tr.scheme(schemes[m], n_all), "all", extra)
+    if i in args.random_budgets and u in args.secondary_users and "random-s0" not in r:
+        for seed in RANDOM_SEEDS:
+            s = random_scheme(loaded, stats[u], b, seed)
+            r[f"random-s{seed}"] = entry(s, tr.scheme(s, n_sub), "subset")
+    if (i in args.calibration_budgets and u in args.calibration_users and u in args.secondary_users
+            and "cal-auto" not in r):
+        t = time.perf_counter()
+        chosen = auto_scheme(loaded, stats[u], b, data[u]["calib"], cache)
+        out["auto"][key(b)] = {**chosen.calibration, "seconds": round(time.perf_counter() - t, 1)}
+        cands = candidate_schemes(loaded, stats[u], b, data[u]["calib"], cache)
+        for m in CALIBRATIONS:
+            if m != "minmax":
+                r[f"cal-{m}"] = entry(cands[m], tr.scheme(cands[m], n_sub), "subset")
+        r["cal-auto"] = entry(chosen, tr.scheme(chosen, n_sub), "subset", {"chosen": chosen.calibration["chosen"]})
+
+
+def missing_models(done: dict, budgets: list[float]) -> bool:
+    """Whether a checkpointed user lacks a core model at some budget (the panel's methods grew since)."""
+    return any(m not in done["results"].get(key(b), {}) for b in budgets for m in CORE)
 
 
 def _minmax():
@@ -194,8 +218,8 @@ def _minmax():
 
 @contextlib.contextmanager
 def heavy_lock(path: Path | None):
-    """Hold the machine's heavy-job lock (flock) for one user's work, then give waiting jobs a turn: the panel
-    takes about an hour and must neither share the 2 cores nor starve other jobs."""
+    """Hold the machine's heavy-job lock (flock) for one step (a user's statistics, or one budget's models), then
+    give waiting jobs a turn: the panel takes hours and must neither share the 2 cores nor starve other jobs."""
     if path is None:
         yield
         return
@@ -250,12 +274,12 @@ def run(args) -> dict:
     per_user = {}
     for u in users:
         path = args.work / "users" / f"{u}.json"
-        if path.exists():
-            per_user[u] = read_json(path)
+        done = read_json(path) if path.exists() else None
+        if done is not None and not missing_models(done, budgets):
+            per_user[u] = done
             continue
         torch.manual_seed(0)
-        with heavy_lock(args.lock):
-            per_user[u] = run_user(u, ctx, stats, data, args)
+        per_user[u] = run_user(u, ctx, stats, data, args, done, path)      # holds the lock per budget
         write_json(path, per_user[u])
         print(f"[{time.perf_counter() - t_start:6.0f} s] {u}: {per_user[u]['timings']}", flush=True)
     smallest, largest = reachable_bytes(loaded)

@@ -10,8 +10,9 @@ from itertools import product
 
 from benchmarks.harness import SizeModel
 
-CORE = ["uniform", "uniform-mix", "knapsack", "knapsack-other"]      # every budget, every test clip
-PAPER = "paper"                                                       # intermediate budgets, the subset of test clips
+PAPER, PAPER_OTHER = "paper", "paper-other"          # the SDK's default allocator: own clips, another user's
+CORE = ["uniform", "uniform-mix", PAPER, PAPER_OTHER, "knapsack", "knapsack-other"]   # every budget, every clip
+DEFAULT = PAPER                                        # the method `myqasr plan` / `personalize` run by default
 RANDOM_SEEDS = (0, 1, 2)
 CALIBRATIONS = ("minmax", "cosine", "hessian")
 

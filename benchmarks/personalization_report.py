@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import pyplot, save_figure, table
-from benchmarks.personalization_methods import CORE
+from benchmarks.personalization_methods import CORE, DEFAULT, PAPER, PAPER_OTHER
 
 STYLES = {"uniform": ("k", "s", "--"), "uniform-mix": ("gray", "D", "--"), "knapsack": ("tab:blue", "o", "-"),
-          "knapsack-other": ("tab:olive", "x", ":"), "paper": ("tab:red", "v", "-.")}
+          "knapsack-other": ("tab:cyan", "x", ":"), PAPER: ("tab:red", "v", "-"), PAPER_OTHER: ("tab:pink", "^", ":")}
+# (method, the same method on another user's clips, what the report calls it)
+ALLOCATORS = ((PAPER, PAPER_OTHER, "the default (the paper's walk)"), ("knapsack", "knapsack-other", "the knapsack"))
 
 
 def key(budget_mb: float) -> str:
@@ -93,65 +95,72 @@ def mean_bytes(res: dict, b: float, m: str) -> float:
 
 def target_lines(res: dict, s: dict) -> list[str]:
     users, budgets = res["users"], res["budgets_mb"]
-    lines = ["## Targets of the personalization issue", ""]
-    for what, label in (("wer", "WER"), ("pseudo", "pseudo-label WER")):
-        miss = []
-        for b in budgets:
-            d = pooled([s[u][key(b)]["knapsack"][what] for u in users])
-            best = min(pooled([s[u][key(b)][m][what] for u in users]) for m in ("uniform", "uniform-mix"))
-            if d > best + 1e-9:
-                miss.append(f"{b:.2f} MB ({d:.2f} vs {best:.2f} %)")
-        lines.append(f"- **Knapsack <= best uniform / block-uniform model of equal or smaller size, by "
-                     f"{label}:** {'met at every budget' if not miss else 'missed at ' + ', '.join(miss)}.")
     mids = budgets[1:-1]
-    gains = {u: float(np.mean([100 * (s[u][key(b)]["knapsack-other"]["wer"]["errors"]
-                                      - s[u][key(b)]["knapsack"]["wer"]["errors"]) /
-                               max(s[u][key(b)]["knapsack"]["wer"]["words"], 1) for b in mids])) for u in users}
-    p_gains = {u: float(np.mean([100 * (s[u][key(b)]["knapsack-other"]["pseudo"]["errors"]
-                                        - s[u][key(b)]["knapsack"]["pseudo"]["errors"]) /
-                                 max(s[u][key(b)]["knapsack"]["pseudo"]["words"], 1) for b in mids])) for u in users}
-    better = sum(g > 0 for g in gains.values())
-    p_better = sum(g > 0 for g in p_gains.values())
     need = int(np.ceil(2 * len(users) / 3))
-    lines.append(f"- **Own-user better than other-user for >= 2/3 of users over the intermediate budgets "
-                 f"({len(mids)} budgets):** by WER {better}/{len(users)} users "
-                 f"({'met' if better >= need else 'missed'}; ties {sum(g == 0 for g in gains.values())}); "
-                 f"by pseudo-label WER {p_better}/{len(users)} ({'met' if p_better >= need else 'missed'}).")
-    n_loops = sum(s[u][key(b)]["knapsack"]["wer"]["loops"] for u in users for b in budgets)
-    lines.append(f"- **No repetition loop in any knapsack model:** {n_loops} looping test clips over "
-                 f"{len(users)} users x {len(budgets)} budgets ({'met' if n_loops == 0 else 'missed'}).")
+    lines = ["## Targets of the personalization issue", "",
+             f"For {ALLOCATORS[0][2]} (`{DEFAULT}`, what `plan` and `personalize` run) and for {ALLOCATORS[1][2]}.",
+             ""]
+    gains = {}
+    for m, other, name in ALLOCATORS:
+        for what, label in (("wer", "WER"), ("pseudo", "pseudo-label WER")):
+            miss = []
+            for b in budgets:
+                d = pooled([s[u][key(b)][m][what] for u in users])
+                best = min(pooled([s[u][key(b)][x][what] for u in users]) for x in ("uniform", "uniform-mix"))
+                if d > best + 1e-9:
+                    miss.append(f"{b:.2f} MB ({d:.2f} vs {best:.2f} %)")
+            lines.append(f"- **{name.capitalize()} <= best uniform / block-uniform model of equal or smaller size, "
+                         f"by {label}:** {'met at every budget' if not miss else 'missed at ' + ', '.join(miss)}.")
+        for what in ("wer", "pseudo"):
+            gains[(m, what)] = {u: float(np.mean([
+                100 * (s[u][key(b)][other][what]["errors"] - s[u][key(b)][m][what]["errors"])
+                / max(s[u][key(b)][m][what]["words"], 1) for b in mids])) for u in users}
+        g, pg = gains[(m, "wer")], gains[(m, "pseudo")]
+        better, p_better = sum(x > 0 for x in g.values()), sum(x > 0 for x in pg.values())
+        lines.append(f"- **{name.capitalize()}: own-user better than other-user for >= 2/3 of users over the "
+                     f"intermediate budgets ({len(mids)} budgets):** by WER {better}/{len(users)} users "
+                     f"({'met' if better >= need else 'missed'}; ties {sum(x == 0 for x in g.values())}); "
+                     f"by pseudo-label WER {p_better}/{len(users)} ({'met' if p_better >= need else 'missed'}).")
+        n_loops = sum(s[u][key(b)][m]["wer"]["loops"] for u in users for b in budgets)
+        lines.append(f"- **No repetition loop in any model of {name}:** {n_loops} looping test clips over "
+                     f"{len(users)} users x {len(budgets)} budgets ({'met' if n_loops == 0 else 'missed'}).")
     lines += ["", "Personal gain per user (other-user minus own-user, mean over the intermediate budgets, "
               "percentage points; positive = personalization helps):", "",
-              table(["user", "fp32 WER %", "gain (WER)", "gain (pseudo-label WER)"],
-                    [[u, f"{pooled([score(res['per_user'][u]['refs'], res['per_user'][u]['fp32'])]):.1f}",
-                      f"{gains[u]:+.2f}", f"{p_gains[u]:+.2f}"] for u in users]), ""]
+              table(["user", "fp32 WER %"] + [f"{m}: gain ({w})" for m, _, _ in ALLOCATORS
+                                              for w in ("WER", "pseudo-label WER")],
+                    [[u, f"{pooled([score(res['per_user'][u]['refs'], res['per_user'][u]['fp32'])]):.1f}"]
+                     + [f"{gains[(m, w)][u]:+.2f}" for m, _, _ in ALLOCATORS for w in ("wer", "pseudo")]
+                     for u in users]), ""]
     return lines
 
 
 def difference_lines(res: dict) -> list[str]:
-    """How much the default allocation differs between users: per budget, the share of layers whose format
-    differs from the partner's, and the number of distinct allocations among all users."""
+    """How much each allocator's formats differ between users: per budget, the share of layers whose format
+    differs between two users, and the number of distinct allocations among all users."""
     users = res["users"]
+    pairs = [(u, v) for i, u in enumerate(users) for v in users[i + 1:]]
     rows, n_layers = [], 0
     for b in res["budgets_mb"]:
-        fm = {u: res["per_user"][u]["results"][key(b)]["knapsack"]["formats"] for u in users}
-        n_layers = len(fm[users[0]])
-        pairs = [(u, v) for i, u in enumerate(users) for v in users[i + 1:]]
-        share = [np.mean([fm[u][n] != fm[v][n] for n in fm[u]]) for u, v in pairs]
-        distinct = len({tuple(sorted(f.items())) for f in fm.values()})
-        rows.append([f"{b:.2f}", f"{100 * np.mean(share):.1f}", f"{100 * max(share):.1f}", f"{distinct}/{len(users)}"])
+        row = [f"{b:.2f}"]
+        for m, _, _ in ALLOCATORS:
+            fm = {u: res["per_user"][u]["results"][key(b)][m]["formats"] for u in users}
+            n_layers = len(fm[users[0]])
+            share = [np.mean([fm[u][n] != fm[v][n] for n in fm[u]]) for u, v in pairs] or [0.0]
+            distinct = len({tuple(sorted(f.items())) for f in fm.values()})
+            row += [f"{100 * np.mean(share):.1f}", f"{100 * max(share):.1f}", f"{distinct}/{len(users)}"]
+        rows.append(row)
     return ["## How personal is the allocation?", "",
-            f"Per budget: the share of the {n_layers} layers whose knapsack format differs between two users (mean and max "
-            "over all user pairs), and how many distinct allocations the users get.", "",
-            table(["budget MB", "layers differing, mean %", "max %", "distinct allocations"], rows), ""]
+            f"Per budget and allocator: the share of the {n_layers} layers whose format differs between two users "
+            "(mean and max over all user pairs), and how many distinct allocations the users get.", "",
+            table(["budget MB"] + [f"{m}: {c}" for m, _, _ in ALLOCATORS
+                                   for c in ("layers differing, mean %", "max %", "distinct allocations")], rows), ""]
 
 
 def subset_lines(res: dict) -> list[str]:
     n = res["subset"]
     s = scored(res, n)
     users, budgets = res["users"], res["budgets_mb"]
-    methods = ["uniform", "uniform-mix", "knapsack", "knapsack-other", "paper"] + \
-        [f"random-s{i}" for i in (0, 1, 2)] + ["cal-cosine", "cal-hessian", "cal-auto"]
+    methods = CORE + [f"random-s{i}" for i in (0, 1, 2)] + ["cal-cosine", "cal-hessian", "cal-auto"]
     rows = []
     for m in methods:
         row = [m]
@@ -161,10 +170,10 @@ def subset_lines(res: dict) -> list[str]:
                        f" ({len(cells)}u)" if cells else "-")
         rows.append(row)
     if not res.get("secondary_users"):
-        return [f"## Paper mode, random costs and calibrations", "",
-                "Not measured in this run (`--secondary-users` was empty: the panel ran in the time left of a "
-                "session, core methods first). `python -m benchmarks.personalization` measures them by default.", ""]
-    lines = [f"## Paper mode, random costs and calibrations (first {n} test clips per user)", "",
+        return ["## Random costs and calibrations", "",
+                "Not measured in this run (`--secondary-users` was empty: the panel ran in the time left of "
+                "sessions, core methods first). `python -m benchmarks.personalization` measures them by default.", ""]
+    lines = [f"## Random costs and calibrations (first {n} test clips per user)", "",
              "WER / pseudo-label WER, pooled, and the number of users scored. The core methods are scored on the "
              "same clips, from the same transcripts.", "",
              table(["method"] + [f"{b:.2f} MB" for b in budgets], rows), ""]
@@ -229,7 +238,7 @@ def plot(res: dict, out: Path) -> list[str]:
 # --------------------------------------------------------------------------- markdown
 
 def partners_of(res: dict, u: str) -> list[str]:
-    """The users whose clips u's "knapsack-other" models were calibrated on (as recorded with the results)."""
+    """The users whose clips u's "-other" models were calibrated on (as recorded with the results)."""
     seen = [e["knapsack-other"]["partner"] for e in res["per_user"][u]["results"].values() if "knapsack-other" in e]
     return sorted(set(seen), key=seen.index)
 

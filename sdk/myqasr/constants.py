@@ -25,3 +25,6 @@ CTC_WINDOW_S = 20                    # CTC models take long recordings in window
 CTC_CONTEXT_S = 2                    # ... plus this much context on each side, whose frames are dropped
 CALIBRATION_SEGMENT_S = WHISPER_WINDOW_S   # the statistics pass cuts long recordings into segments of at most this
 CALIBRATION_SEARCH_S = 10            # ... at the quietest point of the last this-many seconds before the limit
+CALIBRATION_TRANSCRIBE_BATCH = 2     # segments per full-precision transcription batch of the statistics pass: every
+                                     # one is a 30 s window, so a batch sets the pass's peak memory; at 2 it stays at
+                                     # the teacher-forced pass's own peak (benchmarks/results/longform.md)

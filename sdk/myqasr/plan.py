@@ -15,7 +15,7 @@ from .allocate import allocate_min_cost, allocate_round_robin, size_range, unifo
 from . import guard
 from .calibrate import calibrate_minmax
 from .config import Allocator, Calibration, Ladder, PlanConfig, Target, positive_finite
-from .constants import SAMPLE_RATE
+from .constants import CALIBRATION_TRANSCRIBE_BATCH, SAMPLE_RATE
 from .errors import MyqasrError
 from .formats import get_ladder
 from .models import tokenizer_json
@@ -56,7 +56,7 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     if not segments:
         raise MyqasrError("clips: no segment with sound in them for the statistics pass")
     audios = SegmentAudios(segments)
-    ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, progress=progress,
+    ids = own_transcripts(loaded.model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH, progress=progress,
                           after_batch=release_freed_memory)
     stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,
                                weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress,

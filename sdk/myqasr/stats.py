@@ -17,6 +17,7 @@ import torch
 
 from .adapters import own_transcripts
 from .config import Metric
+from .constants import CALIBRATION_TRANSCRIBE_BATCH
 from .errors import MyqasrError
 from .fileio import write_atomic
 
@@ -256,7 +257,7 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
         return hook
 
     if decoder_ids is None:
-        decoder_ids = own_transcripts(model, adapter, audios, batch_size=4, progress=progress,
+        decoder_ids = own_transcripts(model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH, progress=progress,
                                       after_batch=release_freed_memory)
     try:
         for layer in layers:
