@@ -9,8 +9,9 @@
    min-max calibration (10 budgets) and with the cosine search (1 budget), next to
    (a) a store-every-activation baseline (what the reference implementation does, reimplemented minimally here:
        hooks keep every layer's output tensors for all clips, then the exact median of |y| per layer), and
-   (b) one plain full-precision pass over the same clips (the same greedy transcription in batches of 4 and the
-       same teacher-forced forward per clip as the statistics pass, without hooks).
+   (b) one plain full-precision pass over the same clips (the same greedy transcription in batches of
+       `CALIBRATION_TRANSCRIBE_BATCH` and the same teacher-forced forward per clip as the statistics pass, without
+       hooks).
    Peak RSS of a stage is read from VmHWM after resetting it (`/proc/self/clear_refs`) at the start of the stage,
    which also hands the heap memory freed by earlier stages back to the OS (`myqasr.stats.release_freed_memory`).
    Clips: two flite voices (rms, slt) reading the first 32 sentences of `benchmarks.voices`, rendered once.

@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+from myqasr.constants import CALIBRATION_TRANSCRIBE_BATCH
+
 from benchmarks.harness import (Stage, budget_ladder, fmt_or_dash, lifetime_peak_rss_mb, reference_bytes,
                                 rss_mb, run_child, save_figure, size_model, table)
 
@@ -54,16 +56,17 @@ def child_cost(spec: dict) -> dict:
     audios = [c.audio for c in clips]
     sizes, ref = size_model(loaded), reference_bytes(loaded)
     compute_statistics(loaded, clips[:1], progress=False)             # warm-up: lazy imports, allocator
-    out = {"clips": len(clips), "audio_s": round(sum(c.seconds for c in clips), 1), "rss_loaded_mb": rss_mb()}
+    out = {"clips": len(clips), "audio_s": round(sum(c.seconds for c in clips), 1), "rss_loaded_mb": rss_mb(),
+           "transcribe_batch": CALIBRATION_TRANSCRIBE_BATCH}
 
     with Stage() as s:                                                # (b) the plain full-precision pass
-        ids = own_transcripts(loaded.model, adapter, audios, batch_size=4)
+        ids = own_transcripts(loaded.model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH)
         for a, i in zip(audios, ids):
             adapter.stats_forward(loaded.model, a, i)
     out.update(s.row("plain"))
     # compute_statistics = these two stages: the forward-only statistics pass, then the cost pass
     with Stage() as s:
-        ids = own_transcripts(loaded.model, adapter, audios, batch_size=4, after_batch=release_freed_memory)
+        ids = own_transcripts(loaded.model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH, after_batch=release_freed_memory)
         stats = collect_statistics(loaded.model, adapter, audios, sizes.layers, model_id=loaded.model_id,
                                    weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=False,
                                    decoder_ids=ids)
@@ -116,7 +119,7 @@ def child_storeall(spec: dict) -> dict:
     model = loaded.model
     layers = adapter.layers(model)
     audios = [c.audio for c in clips]
-    ids0 = own_transcripts(model, adapter, audios[:1], batch_size=4)   # warm-up
+    ids0 = own_transcripts(model, adapter, audios[:1], batch_size=CALIBRATION_TRANSCRIBE_BATCH)   # warm-up
     adapter.stats_forward(model, audios[0], ids0[0])
     out = {"clips": len(clips), "rss_loaded_mb": rss_mb()}
     store = {l.name: [] for l in layers}
@@ -129,7 +132,7 @@ def child_storeall(spec: dict) -> dict:
         return hook
 
     with Stage() as s:
-        ids = own_transcripts(model, adapter, audios, batch_size=4)
+        ids = own_transcripts(model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH)
         handles = [model.get_submodule(l.name).register_forward_hook(hook_for(l.name)) for l in layers]
         try:
             for a, i in zip(audios, ids):
@@ -262,13 +265,20 @@ def verdicts(ok: list[dict]) -> list[str]:
     return out
 
 
+def transcribe_batch(res: dict) -> int:
+    """Segments per full-precision transcription batch in the cost rows (4 in rows measured before the SDK's
+    `CALIBRATION_TRANSCRIBE_BATCH` existed and did not record it)."""
+    return next((r["transcribe_batch"] for r in res.get("cost", []) if "transcribe_batch" in r), 4)
+
+
 def section(res: dict) -> list[str]:
     rows = [table_row(r) for r in res.get("cost", [])]
     ok = [r for r in res.get("cost", []) if "error" not in r]
     out = [f"## 1. Personalization cost (fresh process per clip count, torch {res['settings']['cost_threads']} "
            "thread(s))", "",
            "Clips: flite `rms` then flite `slt` reading the first 32 sentences of `benchmarks.voices` "
-           "(2-5 s each). *plain* = one full-precision pass without hooks: greedy transcription in batches of 4 + "
+           f"(2-5 s each). *plain* = one full-precision pass without hooks: greedy transcription in batches of "
+           f"{transcribe_batch(res)} + "
            "one teacher-forced forward per clip (exactly the work the statistics pass does, minus the hooks). "
            "*store-all* = hooks that keep every layer's output (padding dropped, i.e. the same values the "
            "streaming statistics see) for all clips, then the exact median of |y| per layer (the reference "

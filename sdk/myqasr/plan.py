@@ -56,8 +56,8 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
     if not segments:
         raise MyqasrError("clips: no segment with sound in them for the statistics pass")
     audios = SegmentAudios(segments)
-    ids = own_transcripts(loaded.model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH, progress=progress,
-                          after_batch=release_freed_memory)
+    ids = own_transcripts(loaded.model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH,
+                          progress=progress, after_batch=release_freed_memory)
     stats = collect_statistics(loaded.model, adapter, audios, layers, model_id=loaded.model_id,
                                weights_sha256=loaded.weights_sha256, clips=clips_info(clips), progress=progress,
                                decoder_ids=ids)

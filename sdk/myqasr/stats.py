@@ -257,8 +257,8 @@ def collect_statistics(model, adapter, audios: list[np.ndarray], layers, *, mode
         return hook
 
     if decoder_ids is None:
-        decoder_ids = own_transcripts(model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH, progress=progress,
-                                      after_batch=release_freed_memory)
+        decoder_ids = own_transcripts(model, adapter, audios, batch_size=CALIBRATION_TRANSCRIBE_BATCH,
+                                      progress=progress, after_batch=release_freed_memory)
     try:
         for layer in layers:
             module = model.get_submodule(layer.name)
