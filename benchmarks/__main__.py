@@ -29,6 +29,8 @@ BENCHMARKS = {
                      ["--quick"]),
     "fleet": ("`myqasr fleet` on Ray (1 and N workers) vs sequential `personalize`", [], ["--users", "1"]),
     "personalize_job": ("the personalize job's stage times (statistics, plan, export, verification)", [], []),
+    "activation_ranges": ("static activation ranges: own min-max vs a margin vs another user's (after the panel)",
+                          [], ["--users", "flite_slt", "--margins", "1.5"]),
 }
 DEFAULT_ALL = ("perf",)
 ROOT = Path(__file__).resolve().parent.parent

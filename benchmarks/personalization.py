@@ -17,21 +17,21 @@ Methods (every quantized model is the SDK's simulated model; greedy decoding, at
     uniform         the largest single-rung model that fits (all-int8, else all-int4 with int8 convs); min-max.
     uniform-mix     the largest block-uniform model that fits: encoder linears, decoder linears and the tied token
                     table each int8 or int4 (8 mixes), chosen by size only; min-max.
-    paper           the SDK's default: the paper's round-robin walk (`--allocator myqasr`: median, ascending) with
-                    min-max scales, calibrated on the user's own 8 clips.
+    paper           the paper's round-robin walk (`--allocator myqasr`: median, ascending) with min-max scales,
+                    calibrated on the user's own 8 clips.
     paper-other     the same pipeline run on another user's clips and tested on this user: the next user in the
                     list at even budget indices, the third next at odd ones (two partners per user).
-    knapsack        the cost-based allocator (`--allocator knapsack`: least summed cost of the user's own clips,
-                    `allocate_min_cost`), min-max, the user's own clips.
+    knapsack        the SDK's default: the cost-based allocator (`--allocator auto` / `knapsack`: least summed cost
+                    of the user's own clips, `allocate_min_cost`), min-max, the user's own clips.
     knapsack-other  the knapsack on the same partner's clips.
-  on the first 8 test clips of the `--secondary-users` (the core methods are also scored on these clips, from the
-  same transcripts):
+  on the first `--subset` test clips (default 8) of the `--secondary-users` (the core methods are also scored on
+  these clips, from the same transcripts):
     random-sN       the knapsack with each layer's costs dealt to another layer of its kind (seeds 0-2): the
                     allocator with an uninformative cost; one intermediate budget.
     cal-cosine / cal-hessian / cal-auto   the knapsack's formats with searched scales, and `--calibration auto`
-                    (the guard's pick among min-max, cosine, hessian); at the all-int4 size, where only scales
-                    differ, for 2 users (one hard, one easy: `--calibration-users`; the searches take ~100 s per
-                    user).
+                    (the guard's pick among min-max, cosine, hessian) at `--calibration-budgets` (default the
+                    all-int4 size, where only scales differ) for `--calibration-users` (the searches take ~100 s per
+                    user and budget).
 Two scores per model: WER against the sentences, and the label-free "pseudo-label WER" against the full-precision
 model's own transcripts of the same clips, plus the number of clips whose transcript loops (`myqasr.guard.loops`).
 
@@ -204,9 +204,15 @@ def budget_models(u, i, b, r, own, tr, out, cache, ctx, stats, data, args) -> No
         r["cal-auto"] = entry(chosen, tr.scheme(chosen, n_sub), "subset", {"chosen": chosen.calibration["chosen"]})
 
 
-def missing_models(done: dict, budgets: list[float]) -> bool:
-    """Whether a checkpointed user lacks a core model at some budget (the panel's methods grew since)."""
-    return any(m not in done["results"].get(key(b), {}) for b in budgets for m in CORE)
+def missing_models(done: dict, budgets: list[float], u: str, args) -> bool:
+    """Whether a checkpointed user lacks a model this run asks for: a core model at some budget (the panel's methods
+    grew since), or a secondary one (random costs, calibrations) of a secondary user."""
+    want = [(b, m) for b in budgets for m in CORE]
+    if u in args.secondary_users:
+        want += [(budgets[i], "random-s0") for i in args.random_budgets if i < len(budgets)]
+        if u in args.calibration_users:
+            want += [(budgets[i], "cal-auto") for i in args.calibration_budgets if i < len(budgets)]
+    return any(m not in done["results"].get(key(b), {}) for b, m in want)
 
 
 def _minmax():
@@ -275,7 +281,7 @@ def run(args) -> dict:
     for u in users:
         path = args.work / "users" / f"{u}.json"
         done = read_json(path) if path.exists() else None
-        if done is not None and not missing_models(done, budgets):
+        if done is not None and not missing_models(done, budgets, u, args):
             per_user[u] = done
             continue
         torch.manual_seed(0)
@@ -322,6 +328,8 @@ def main(argv=None) -> int:
                     help="users with paper mode, random costs and calibrations (comma-separated)")
     ap.add_argument("--calibration-users", default="espeak_scot_f4,flite_awb",
                     help="users with the calibration comparison (comma-separated)")
+    ap.add_argument("--calibration-budgets", default="0",
+                    help="indices of the budgets with the calibration comparison (comma-separated; 0 = all-int4)")
     ap.add_argument("--lock", type=Path, default=None, help="a lock file to hold (flock) during each user's work")
     ap.add_argument("--render-only", action="store_true", help="re-render the report from <out>/personalization.json")
     a = ap.parse_args(argv)
@@ -339,7 +347,7 @@ def main(argv=None) -> int:
         ap.error("--test-clips must be 1..32")
     a.calib, a.test = range(0, n_calib), range(8, 8 + a.test_clips)
     a.random_budgets = (1,) if a.quick else (3,)
-    a.calibration_budgets = (0,)
+    a.calibration_budgets = tuple(int(i) for i in a.calibration_budgets.split(",") if i)
     a.calibration_users = a.users if a.quick else a.calibration_users.split(",")
     a.secondary_users = a.users if a.quick else a.secondary_users.split(",")
     a.out.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ from itertools import product
 
 from benchmarks.harness import SizeModel
 
-PAPER, PAPER_OTHER = "paper", "paper-other"          # the SDK's default allocator: own clips, another user's
+PAPER, PAPER_OTHER = "paper", "paper-other"          # the paper's walk (`--allocator myqasr`): own clips, another's
 CORE = ["uniform", "uniform-mix", PAPER, PAPER_OTHER, "knapsack", "knapsack-other"]   # every budget, every clip
-DEFAULT = PAPER                                        # the method `myqasr plan` / `personalize` run by default
+DEFAULT = "knapsack"                                   # the method `myqasr plan` / `personalize` run by default
 RANDOM_SEEDS = (0, 1, 2)
 CALIBRATIONS = ("minmax", "cosine", "hessian")
 

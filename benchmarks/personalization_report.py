@@ -15,7 +15,7 @@ from benchmarks.personalization_methods import CORE, DEFAULT, PAPER, PAPER_OTHER
 STYLES = {"uniform": ("k", "s", "--"), "uniform-mix": ("gray", "D", "--"), "knapsack": ("tab:blue", "o", "-"),
           "knapsack-other": ("tab:cyan", "x", ":"), PAPER: ("tab:red", "v", "-"), PAPER_OTHER: ("tab:pink", "^", ":")}
 # (method, the same method on another user's clips, what the report calls it)
-ALLOCATORS = ((PAPER, PAPER_OTHER, "the default (the paper's walk)"), ("knapsack", "knapsack-other", "the knapsack"))
+ALLOCATORS = ((DEFAULT, f"{DEFAULT}-other", "the default (the knapsack)"), (PAPER, PAPER_OTHER, "the paper's walk"))
 
 
 def key(budget_mb: float) -> str:
@@ -98,8 +98,10 @@ def target_lines(res: dict, s: dict) -> list[str]:
     mids = budgets[1:-1]
     need = int(np.ceil(2 * len(users) / 3))
     lines = ["## Targets of the personalization issue", "",
-             f"For {ALLOCATORS[0][2]} (`{DEFAULT}`, what `plan` and `personalize` run) and for {ALLOCATORS[1][2]}.",
-             ""]
+             f"For {ALLOCATORS[0][2]} (`{DEFAULT}`, the allocator `plan` and `personalize` run) and for "
+             f"{ALLOCATORS[1][2]}, both with min-max scales. The default calibration, `auto`, costs two searches "
+             "per user and budget; it is measured on the secondary users only (see \"Random costs and "
+             "calibrations\").", ""]
     gains = {}
     for m, other, name in ALLOCATORS:
         for what, label in (("wer", "WER"), ("pseudo", "pseudo-label WER")):
@@ -159,7 +161,7 @@ def difference_lines(res: dict) -> list[str]:
 def subset_lines(res: dict) -> list[str]:
     n = res["subset"]
     s = scored(res, n)
-    users, budgets = res["users"], res["budgets_mb"]
+    users, budgets = res.get("secondary_users") or res["users"], res["budgets_mb"]   # the core methods on them too
     methods = CORE + [f"random-s{i}" for i in (0, 1, 2)] + ["cal-cosine", "cal-hessian", "cal-auto"]
     rows = []
     for m in methods:
@@ -174,8 +176,9 @@ def subset_lines(res: dict) -> list[str]:
                 "Not measured in this run (`--secondary-users` was empty: the panel ran in the time left of "
                 "sessions, core methods first). `python -m benchmarks.personalization` measures them by default.", ""]
     lines = [f"## Random costs and calibrations (first {n} test clips per user)", "",
-             "WER / pseudo-label WER, pooled, and the number of users scored. The core methods are scored on the "
-             "same clips, from the same transcripts.", "",
+             f"WER / pseudo-label WER, pooled, and the number of users scored: the secondary users "
+             f"({', '.join(users)}). The core methods are scored on the same users and clips, from the same "
+             "transcripts.", "",
              table(["method"] + [f"{b:.2f} MB" for b in budgets], rows), ""]
     loops = {m: sum(s[u][key(b)][m]["wer"]["loops"] for u in users for b in budgets if m in s[u][key(b)])
              for m in ("knapsack", "cal-cosine", "cal-hessian", "cal-auto")}

@@ -1,13 +1,13 @@
 """The personalize job itself, stage by stage: what `make demo` (`myqasr personalize`, embedded tiny.en, the sample
 user's 8 clips, 45 MB, default settings) spends on statistics, planning, export and verification.
 
-    python -m benchmarks.personalize_job [--out benchmarks/results] [--threads 2] [--budget-mb 45] [--before REV]
+    python -m benchmarks.personalize_job [--out benchmarks/results] [--threads 2] [--budget-mb 45] [--before REV,...]
 
 One child process per version, torch and the ExecuTorch runtime at `--threads`, run one after the other in one run:
-the SDK of this checkout and, with `--before`, the SDK as it was at git revision REV (`git archive` into a temp
-folder; the benchmark code is this checkout's). Each child also times the statistics pass with the cost pass
-(`compute_statistics(costs=True)`), the work the default job (paper walk, min-max) no longer pays since only
-`--allocator knapsack` reads it. Writes `<out>/personalize_job.{md,json}`.
+the SDK at each git revision of `--before` (`git archive` into a temp folder; the benchmark code is this checkout's),
+then the SDK of this checkout. Each job runs with its version's defaults, and records the allocator and calibration
+its scheme says ran. Each child also times the statistics pass with the cost pass (`compute_statistics(costs=True)`)
+after the job. Writes `<out>/personalize_job.{md,json}`.
 """
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def measure(budget_mb: float, threads: int) -> dict:
         t = time.perf_counter()
         result = personalize(loaded, clips, budget_mb, Path(tmp) / "model.pte", threads=threads, progress=False)
         job_s = time.perf_counter() - t
+        sidecar = Path(tmp) / "model.scheme.json"
+        scheme = read_json(sidecar) if sidecar.is_file() else {}
+    ran = {"allocator": scheme.get("allocation", {}).get("allocator", "myqasr"),
+           "calibration": scheme.get("calibration", {}).get("method"),
+           "chosen": scheme.get("calibration", {}).get("chosen")}
     with_costs = {"costs": True} if "costs" in inspect.signature(compute_statistics).parameters else {}
     t = time.perf_counter()
     compute_statistics(loaded, clips, progress=False, config=PlanConfig(), **with_costs)
@@ -51,7 +56,7 @@ def measure(budget_mb: float, threads: int) -> dict:
     return {"budget_mb": budget_mb, "threads": threads, "clips": len(clips), "timings": timings,
             "job_s": round(job_s, 1), "stages_s": round(sum(result.timings[k] for k in STAGES), 1),
             "statistics_with_costs_s": round(with_costs_s, 1), "real_mb": result.real_bytes / 1e6,
-            "verify": result.verify.summary(), "sdk": str(Path(myqasr.__file__).parent)}
+            "verify": result.verify.summary(), "sdk": str(Path(myqasr.__file__).parent), "ran": ran}
 
 
 def job_child(spec: dict) -> dict:
@@ -70,17 +75,17 @@ def export_revision(rev: str, into: Path) -> str:
     return commit.stdout.strip()
 
 
-def measure_versions(budget_mb: float, threads: int, before: str | None) -> dict:
-    """{"result": this checkout's job, "before": REV's job (with its commit)}, one after the other."""
+def measure_versions(budget_mb: float, threads: int, before: list[str]) -> dict:
+    """{"before": [each REV's job (with its commit)], "result": this checkout's job}, one after the other."""
     spec = {"budget_mb": budget_mb, "threads": threads}
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        if before:
-            commit = export_revision(before, Path(tmp))
+    out = {"before": []}
+    for rev in before:
+        with tempfile.TemporaryDirectory() as tmp:
+            commit = export_revision(rev, Path(tmp))
             r = run_child(job_child, spec, threads, code_root=Path(tmp))
             if "error" in r:
-                raise SystemExit(f"before ({before}): {r['error']}")
-            out["before"] = {**r, "revision": before, "commit": commit}
+                raise SystemExit(f"before ({rev}): {r['error']}")
+            out["before"].append({**r, "revision": rev, "commit": commit})
     r = run_child(job_child, spec, threads)
     if "error" in r:
         raise SystemExit(f"this checkout: {r['error']}")
@@ -88,36 +93,44 @@ def measure_versions(budget_mb: float, threads: int, before: str | None) -> dict
     return out
 
 
+def settings(r: dict) -> str:
+    ran = r.get("ran") or {"allocator": "myqasr", "calibration": "minmax"}      # runs that did not record it
+    chosen = f" -> {ran['chosen']}" if ran.get("chosen") else ""
+    return f"allocator {ran['allocator']}, calibration {ran['calibration']}{chosen}"
+
+
 def render(data: dict) -> str:
-    r, b = data["result"], data.get("before")
-    t = r["timings"]
-    head = ["stage", "s (now)"]
-    rows = [[k.removesuffix("_s"), f"{t[k]:.1f}"] for k in STAGES]
-    rows.append(["total (statistics -> verified .pte)", f"{r['stages_s']:.1f}"])
-    rows.append(["statistics with the cost pass (timed after the job)", f"{r['statistics_with_costs_s']:.1f}"])
-    if b:
-        head = ["stage", f"s (before: {b['revision']})", "s (now)", "now / before"]
-        tb = b["timings"]
-        olds = [tb[k] for k in STAGES] + [b["stages_s"], b["statistics_with_costs_s"]]
-        rows = [row[:1] + [f"{o:.1f}"] + row[1:] + [f"{float(row[1]) / o:.2f}" if o else "-"]
-                for row, o in zip(rows, olds)]
+    r = data["result"]
+    befores = data.get("before") or []
+    befores = [befores] if isinstance(befores, dict) else befores          # one revision (older JSON)
+    versions = befores + [r]
+    names = [f"s ({b['revision']})" for b in befores] + ["s (now)"]
+    head = ["stage"] + names + ([f"now / {b['revision']}" for b in befores])
+    rows = []
+    for label, get in [(k.removesuffix("_s"), lambda v, k=k: v["timings"][k]) for k in STAGES] + [
+            ("total (statistics -> verified .pte)", lambda v: v["stages_s"]),
+            ("statistics with the cost pass (timed after the job)", lambda v: v["statistics_with_costs_s"])]:
+        vals = [get(v) for v in versions]
+        rows.append([label] + [f"{x:.1f}" for x in vals] + [f"{vals[-1] / x:.2f}" if x else "-" for x in vals[:-1]])
     lines = [header(TITLE, data["command"], data["meta"]), "",
-             f"Budget {r['budget_mb']:g} MB, {r['clips']} clips, {r['threads']} threads; file {r['real_mb']:.3f} MB; "
-             f"{r['verify']}", ""]
-    if b:
-        lines += [f"Before: the SDK at `{b['revision']}` ({b['commit'][:10]}, the state the personalize-job issue "
-                  f"was measured on), file {b['real_mb']:.3f} MB; {b['verify']}. Both versions ran in this run, "
-                  "one child process each, one after the other (before first).", ""]
-    lines += [table(head, rows), "",
+             f"Budget {r['budget_mb']:g} MB, {r['clips']} clips, {r['threads']} threads. Each version ran with its "
+             "own defaults, in this run, one child process each, one after the other (the earlier revisions "
+             "first).", ""]
+    for b in befores:
+        lines += [f"- `{b['revision']}` ({b['commit'][:10]}): {settings(b)}; file {b['real_mb']:.3f} MB; "
+                  f"{b['verify']}"]
+    lines += [f"- now: {settings(r)}; file {r['real_mb']:.3f} MB; {r['verify']}", "",
+              table(head, rows), "",
               f"- **Target <= {TARGET_S:.0f} s: {'met' if r['stages_s'] <= TARGET_S else 'NOT met'}** "
               f"({r['stages_s']:.1f} s; the whole call including model loading and the report: {r['job_s']:.1f} s).",
-              "- The default job (paper walk, min-max) skips the cost pass now: only `--allocator knapsack` reads "
-              "the costs (a statistics file kept with `--stats` still carries them). Before, every job ran it.",
-              "- What changed: verification follows the `.pte`'s own greedy transcript (no simulated `generate`), "
-              "the encoder is lowered as one XNNPACK subgraph (3-D attention, layer norms from delegated ops), the "
-              "cost pass is skipped when unused, the statistics pass transcribes 2 segments per batch (was 4). "
-              "Export is the stage left: `to_edge_transform_and_lower` re-traces each method's graph with fake "
-              "tensors in every XNNPACK pass, in Python on one core (profile in perf_findings.md).", ""]
+              "- `25c15bf` is the state the personalize-job issue was measured on. Since then: verification follows "
+              "the `.pte`'s own greedy transcript (no simulated `generate`), the encoder is lowered as one XNNPACK "
+              "subgraph (3-D attention, layer norms from delegated ops), the statistics pass transcribes 2 segments "
+              "per batch (was 4). `6176aee` ran the paper's walk with min-max and skipped the cost pass; the "
+              "defaults are now the knapsack (which reads the cost pass) and `--calibration auto` (two searches and "
+              "three transcriptions of the clips, in the plan stage). Export is the stage the target misses on: "
+              "`to_edge_transform_and_lower` re-traces each method's graph with fake tensors in every XNNPACK pass, "
+              "in Python on one core (profile in perf_findings.md).", ""]
     return "\n".join(lines)
 
 
@@ -126,7 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget-mb", type=float, default=45.0)
-    ap.add_argument("--before", default=None, help="also measure the SDK at this git revision, in the same run")
+    ap.add_argument("--before", default="", help="also measure the SDK at these git revisions (comma-separated), "
+                    "in the same run")
     ap.add_argument("--render-only", action="store_true", help="rewrite the report from <out>/personalize_job.json")
     args = ap.parse_args(argv)
     path = args.out / "personalize_job.json"
@@ -134,7 +148,8 @@ def main(argv=None) -> int:
         data = read_json(path)
     else:
         data = {"command": "python -m benchmarks.personalize_job " + " ".join(argv if argv is not None else sys.argv[1:]),
-                "meta": machine_meta(args.threads), **measure_versions(args.budget_mb, args.threads, args.before)}
+                "meta": machine_meta(args.threads), **measure_versions(args.budget_mb, args.threads,
+                                                    [x for x in args.before.split(",") if x])}
         write_json(path, data)
     write_text(args.out / "personalize_job.md", render(data))
     print(f"wrote {args.out / 'personalize_job.md'}")

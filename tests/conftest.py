@@ -241,10 +241,11 @@ class MixedPte:
 def mixed_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_factory) -> MixedPte:
     """`myqasr personalize` on the user's clips at the midway budget: a verified mixed int8/int4 tiny.en .pte.
 
-    It uses the paper's walk (`--allocator myqasr`), whose formats follow the streamed medians only: the committed
-    Android fixtures are made from this file and compared byte for byte on CI machines, where the default
-    allocator's costs (sums over a backward pass) could round differently and tip a near-tie. The default
-    allocator's own export is verified in test_verify and test_fleet."""
+    It uses the paper's walk with min-max scales (`--allocator myqasr --calibration minmax`), whose formats and
+    scales follow the streamed statistics only: the committed Android fixtures are made from this file and compared
+    byte for byte on CI machines, where the default allocator's costs (sums over a backward pass) or the guard's
+    searched scales could round differently and tip a near-tie. The defaults' own exports (knapsack, `auto`
+    calibration) are verified in test_verify and test_fleet."""
     from myqasr.plan import uniform_bytes
     from myqasr.size import MB
 
@@ -252,7 +253,7 @@ def mixed_pte(embedded, user_clips_dir, user_stats_file, held_out_dir, tmp_path_
     budget_mb = round((int8 + int4) / 2 / MB, 2)
     return _personalize_in_process(embedded, user_clips_dir, user_stats_file, held_out_dir,
                                    tmp_path_factory.mktemp("mixed") / "model.pte", budget_mb, int8, int4,
-                                   ["--allocator", "myqasr"])
+                                   ["--allocator", "myqasr", "--calibration", "minmax"])
 
 
 def _personalize_in_process(embedded, clips_dir, stats_file, held_out_dir, out, budget_mb, int8, int4,
@@ -284,7 +285,8 @@ RUNNER_BUDGET_MB = 30.0      # issue 15's done-when: below the one-file floor (3
 def runner_pte(embedded, tmp_path_factory) -> MixedPte:
     """`myqasr personalize --target asr-runner --budget-mb 30` on the sample user (its calibration clips, scored on
     its 8 test clips; issue 15's done-when): a verified model.pte + model.ptd + preprocessor.pte + tokenizer.json
-    whose token table is stored once (the one export behind test_runner_target)."""
+    whose token table is stored once (the one export behind test_runner_target). Min-max scales: the guard's
+    searches (the default `auto`) would add minutes and are exported and verified in test_verify."""
     from myqasr.audio import SAMPLE_USER_DIR
     from myqasr.plan import uniform_bytes
     from myqasr.config import PlanConfig
@@ -293,4 +295,4 @@ def runner_pte(embedded, tmp_path_factory) -> MixedPte:
     int8, int4 = uniform_bytes(embedded, 1, shared), uniform_bytes(embedded, 2, shared)
     return _personalize_in_process(embedded, SAMPLE_USER_DIR / "calib", None, SAMPLE_USER_DIR / "test",
                                    tmp_path_factory.mktemp("runner") / "model.pte", RUNNER_BUDGET_MB, int8, int4,
-                                   ["--target", "asr-runner"])
+                                   ["--target", "asr-runner", "--calibration", "minmax"])

@@ -55,7 +55,8 @@ def write_set(pte: Path, clips, host, out: Path):
 
 
 def default_allocations(loaded, stats, budgets) -> list[dict]:
-    """{layer: format} of the default plan's allocation (the paper's walk on the medians) at each budget (MB)."""
+    """{layer: format} of the allocation a phone's statistics get by default (no costs, so `auto` is the paper's walk
+    on the medians) at each budget (MB)."""
     from myqasr.allocate import allocate_round_robin
     from myqasr.config import PlanConfig
     from myqasr.plan import model_parts

@@ -117,6 +117,7 @@ def test_fleet_records_the_injected_failure_and_goes_on(scenario):
     assert not any(file_gate(pte).values())                              # a real, delegated ExecuTorch program
     scheme = load_scheme(folder / "model.scheme.json")
     assert scheme.budget_bytes == round(b * MB) and "int8_pc_da8" in {p.format.name for p in scheme.layers}
+    assert scheme.calibration["method"] == "auto" and scheme.allocation["allocator"] == "knapsack"   # the defaults
     vocab = json.loads((folder / "model.vocab.json").read_text())
     assert vocab["pte_sha256"] == sha256(pte) and vocab["scheme"] == str(folder / "model.scheme.json")
     assert all(r[k] > 0 for k in ("export_s", "verify_s", "job_s")), r
@@ -157,6 +158,9 @@ def test_a_rerun_skips_what_is_done_and_retries_what_failed(scenario):
     r = rows["carol", b]
     assert r["verify"] == "PASS" and r["source"] == "statistics file"     # verified on the bundled sample clips
     assert (scenario.out / "carol" / scenario.folder / "model.pte").stat().st_size == r["bytes"]
+    from myqasr.scheme import load_scheme
+    carol = load_scheme(scenario.out / "carol" / scenario.folder / "model.scheme.json")
+    assert carol.calibration["method"] == "minmax"            # auto without her clips: no guard on the sample clips
 
 
 def test_bad_fleet_input_is_one_line_before_any_work(tmp_path):

@@ -1,5 +1,6 @@
 """The default allocator (least summed cost under the budget), the cost pass that prices it on the user's clips, and
 the calibration guard of `--calibration auto`."""
+import dataclasses
 import itertools
 import random
 
@@ -11,7 +12,7 @@ from myqasr.errors import MyqasrError
 from myqasr.formats import get_ladder
 from myqasr.guard import choose, longest_run, loops, score
 from myqasr.layers import Layer
-from myqasr.plan import PlanConfig, model_parts, plan
+from myqasr.plan import PlanConfig, model_parts, needs_costs, plan
 from myqasr.size import MB, BackendProfile, model_bytes
 
 XNN = get_ladder("xnnpack")
@@ -175,18 +176,31 @@ def test_plan_fills_fifty_budgets_from_all_int4_to_all_int8(embedded, user_stats
         prev = cost
     scheme = plan(embedded, user_stats, (lo + hi) / 2 / MB, PlanConfig(allocator="knapsack"))
     assert scheme.allocation["allocator"] == "knapsack"
-    assert plan(embedded, user_stats, (lo + hi) / 2 / MB).allocation["allocator"] == "myqasr"       # the default
+    assert plan(embedded, user_stats, (lo + hi) / 2 / MB).allocation["allocator"] == "knapsack"     # the default
     assert all("costs" in p.stats for p in scheme.layers)
 
 
 def test_plan_says_what_to_do_without_costs(embedded, user_stats):
-    import dataclasses
     knapsack = PlanConfig(allocator="knapsack")
     with pytest.raises(MyqasrError, match="no format costs.*--allocator myqasr"):
         plan(embedded, dataclasses.replace(user_stats, costs={}), 45.0, knapsack)
     with pytest.raises(MyqasrError, match=r"no cost for format int6_pc_\w+ of layer"):
         plan(embedded, user_stats, 40.0, PlanConfig(allocator="knapsack", ladder="research", bits=(8, 6, 4)))
     assert plan(embedded, dataclasses.replace(user_stats, costs={}), 45.0, PlanConfig(allocator="myqasr"))
+
+
+def test_default_allocator_is_the_knapsack_unless_the_statistics_hold_no_costs(embedded, user_stats):
+    """`auto` (the default) runs the knapsack on a host's statistics and the paper's walk on a phone's, which hold no
+    costs; the scheme records the allocator that ran, and it equals the one named explicitly."""
+    phone = dataclasses.replace(user_stats, costs={})
+    assert PlanConfig().allocator == "auto" and needs_costs(PlanConfig())
+    assert not needs_costs(PlanConfig(allocator="myqasr"))
+    formats = lambda s: {p.name: p.format.name for p in s.layers}                 # noqa: E731
+    for stats, ran in ((user_stats, "knapsack"), (phone, "myqasr")):
+        by_default = plan(embedded, stats, 45.0)
+        assert by_default.allocation["allocator"] == ran
+        assert formats(by_default) == formats(plan(embedded, stats, 45.0, PlanConfig(allocator=ran)))
+    assert formats(plan(embedded, phone, 45.0)) != formats(plan(embedded, user_stats, 45.0))
 
 
 # --------------------------------------------------------------------------------------------- the guard
@@ -227,5 +241,8 @@ def test_plan_auto_scores_every_candidate_and_keeps_the_guards_choice(embedded, 
     same = plan(embedded, user_stats, lo / MB + 0.001, PlanConfig(calibration=cal["chosen"]), clips=clips,
                 progress=False, cache=cache)
     assert all(torch.equal(same.weight_scales[k], v) for k, v in scheme.weight_scales.items())
-    with pytest.raises(MyqasrError, match="calibration: auto needs the clips"):
-        plan(embedded, user_stats, 45.0, PlanConfig(calibration="auto"))
+    assert plan(embedded, user_stats, 45.0).calibration == {"method": "minmax"}           # auto without clips
+    phone = dataclasses.replace(user_stats, provenance={"computed_on": "phone"})
+    assert plan(embedded, phone, 45.0, clips=clips).calibration == {"method": "minmax"}   # clips not the user's
+    with pytest.raises(MyqasrError, match="calibration: cosine needs the clips"):
+        plan(embedded, user_stats, 45.0, PlanConfig(calibration="cosine"))

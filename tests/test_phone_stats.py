@@ -121,7 +121,8 @@ def test_plan_reads_the_phone_file_without_clips(embedded, session_model, java_f
     budget = budgets_mb(embedded)[2]
     assert main(["plan", "--stats", str(java_files["tinyen"]), "--budget-mb", str(budget), "--out", str(out)]) == 0
     assert "computed on a phone" in capsys.readouterr().out
-    assert load_scheme(out).predicted_bytes <= budget * 1e6
+    scheme = load_scheme(out)
+    assert scheme.predicted_bytes <= budget * 1e6 and scheme.allocation["allocator"] == "myqasr"   # auto: no costs
     code = main(["plan", "--stats", str(java_files["tinyen"]), "--budget-mb", str(budget), "--out", str(out),
                  "--allocator", "knapsack"])
     err = capsys.readouterr().err

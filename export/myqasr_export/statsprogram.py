@@ -27,8 +27,9 @@ Padding stays out as on the host (`WhisperAdapter.padding_axis`): the log-mel fr
 clip (from `n_samples`, the host's `stats_context` rule) are masked with weight 0, not sliced, so shapes are static.
 Portable / XNNPACK operators only (log2, floor, scatter_add, where, amax / amin, sum).
 
-No cost pass: it needs a backward pass, which an ExecuTorch program does not have. The default plan (the paper's
-walk + min-max calibration) needs only these statistics (the convs' static ranges are `max`, `min`, `input_abs_max`).
+No cost pass: it needs a backward pass, which an ExecuTorch program does not have. The default plan of such a file
+(`--allocator auto` without costs: the paper's walk + min-max calibration) needs only these statistics (the convs'
+static ranges are `max`, `min`, `input_abs_max`).
 """
 from __future__ import annotations
 

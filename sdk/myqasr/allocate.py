@@ -1,14 +1,14 @@
 """Allocation: one format per layer such that the model fits the budget. Two allocators:
 
-`allocate_min_cost` ("knapsack", opt-in): the formats that minimize the summed cost of the user's own clips
-(`myqasr.cost`: one comparable, label-free number per layer and format) subject to bytes <= budget, solved exactly
-as a multiple-choice knapsack by dynamic programming over bytes. Every budget between the smallest and the largest
-reachable size is filled to within the smallest step any layer can take (no dead zones), because the search is
-restricted to models in that window whenever one exists.
+`allocate_min_cost` ("knapsack", the default wherever the statistics hold costs): the formats that minimize the
+summed cost of the user's own clips (`myqasr.cost`: one comparable, label-free number per layer and format) subject
+to bytes <= budget, solved exactly as a multiple-choice knapsack by dynamic programming over bytes. Every budget
+between the smallest and the largest reachable size is filled to within the smallest step any layer can take (no
+dead zones), because the search is restricted to models in that window whenever one exists.
 
-`allocate_round_robin` ("myqasr", the default): the paper's uniformity-constrained walk. It stays the default
-because on the panel the knapsack's cost model, though user-dependent, lost to the block-uniform baseline at half the
-budgets (benchmarks/results/personalization.md).
+`allocate_round_robin` ("myqasr"): the paper's uniformity-constrained walk, kept for fidelity and ablation, and what
+`auto` runs on a phone's statistics (no costs: the cost pass needs a backward pass). On the 10-user panel
+(benchmarks/results/personalization.md) it loses to the knapsack at every intermediate budget.
 Every layer starts at the top of its ladder (fp32). In rounds, layers are visited in sensitivity order and each
 steps one rung down; the walk stops the moment the predicted size fits the budget. After any round all layers sit
 on two neighbouring rungs at most (the "uniformity constraint").

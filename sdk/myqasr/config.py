@@ -46,8 +46,9 @@ class Metric(Choice):
 
 class Allocator(Choice):
     """How formats are chosen under the budget (stage 2)."""
-    myqasr = "myqasr"            # the paper's uniformity-constrained walk in `metric` / `order` order (default)
+    auto = "auto"                # knapsack when the statistics hold format costs, else myqasr (a phone's statistics)
     knapsack = "knapsack"        # least summed cost of the user's own clips (myqasr.cost), fills every budget
+    myqasr = "myqasr"            # the paper's uniformity-constrained walk in `metric` / `order` order
 
 
 class Order(Choice):
@@ -74,7 +75,8 @@ class Calibration(Choice):
     minmax = "minmax"
     cosine = "cosine"
     hessian = "hessian"
-    auto = "auto"                # each of the above, scored against the full-precision transcripts (myqasr.guard)
+    auto = "auto"                # each of the above, scored against the full-precision transcripts (myqasr.guard);
+    #                              min-max when the user's own clips are not at hand (a phone's statistics)
 
 
 RESEARCH_BITS = (8, 7, 6, 5, 4, 3, 2)
@@ -114,13 +116,13 @@ def positive_finite(value, what: str) -> float:
 @dataclass(frozen=True)
 class PlanConfig:
     """Every planning choice, with its default. Each field is also a `myqasr plan` flag of the same name."""
-    allocator: Allocator = Allocator.myqasr        # the paper's round-robin walk, or the least-cost knapsack
+    allocator: Allocator = Allocator.auto          # the least-cost knapsack (or the paper's walk on a phone's stats)
     metric: Metric = Metric.median                 # allocator=myqasr: sensitivity statistic of |layer output|
     order: Order = Order.ascending                 # allocator=myqasr: which layers step down first
     ladder: Ladder = Ladder.xnnpack                # formats the phone runs, or the paper's simulated widths
     bits: tuple[int, ...] | None = None            # research ladder widths, e.g. 8,6,4 (default 8..2)
     group_size: int = 32                           # int4 group size
-    calibration: Calibration = Calibration.minmax  # weight / activation scale choice
+    calibration: Calibration = Calibration.auto    # weight / activation scales: guarded pick (min-max without clips)
     seed: int = 0                                  # for order=random
     target: Target = Target.module                 # one .pte (generic Module), or .pte + .ptd with the table once
 

@@ -69,7 +69,25 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
 
 def needs_costs(config: PlanConfig) -> bool:
     """Whether planning with `config` reads the cost pass (only the knapsack does; it takes ~2/3 of the pass)."""
-    return config.allocator == Allocator.knapsack
+    return config.allocator in (Allocator.knapsack, Allocator.auto)
+
+
+def resolved_calibration(config: PlanConfig, stats: Statistics, clips) -> Calibration:
+    """The calibration that runs: `auto` is the guard (`myqasr.guard`) on the user's clips, and min-max without them
+    (no clips given, or a phone's statistics: the audio stayed on the phone, and clips given next to its file serve
+    verification only)."""
+    if config.calibration != Calibration.auto:
+        return config.calibration
+    own = bool(clips) and stats.provenance.get("computed_on", "host") != "phone"
+    return Calibration.auto if own else Calibration.minmax
+
+
+def resolved_allocator(config: PlanConfig, stats: Statistics) -> Allocator:
+    """The allocator that runs: `auto` is the knapsack when the statistics hold format costs (every host pass that
+    asks for them) and the paper's walk otherwise (a phone's statistics: the cost pass needs a backward pass)."""
+    if config.allocator == Allocator.auto:
+        return Allocator.knapsack if stats.costs else Allocator.myqasr
+    return config.allocator
 
 
 def profile_for(ladder: Ladder, target: Target = Target.module) -> BackendProfile:
@@ -124,13 +142,16 @@ def plan(loaded, stats: Statistics, budget_mb: float | None, config: PlanConfig 
          progress: bool = True, cache: dict | None = None) -> Scheme:
     """A scheme for `budget_mb` (10^6 bytes; None = no budget, stay at full precision) from existing statistics.
 
-    `clips`: the user's clips, needed by the searched and the automatic calibrations (not by min-max).
+    `clips`: the user's clips, needed by the searched calibrations (not by min-max); `auto` (the default) guards on
+    them, and is min-max without them or with a phone's statistics (`resolved_calibration`).
     `cache`: a dict to pass again to later calls on the same clips (other budgets): full-precision transcripts and
     finished searches are reused, so more budgets cost little more than one."""
     if not isinstance(config, PlanConfig):
         raise MyqasrError(f"config: expected a PlanConfig, got {type(config).__name__}")
     if stats.weights_sha256 and stats.weights_sha256 != loaded.weights_sha256:
         raise MyqasrError(f"statistics: computed on other weights than model {loaded.model_id!r}")
+    config = replace(config, allocator=resolved_allocator(config, stats),     # the scheme records what ran
+                     calibration=resolved_calibration(config, stats, clips))
     budget = None if budget_mb is None else int(round(positive_finite(budget_mb, "budget-mb") * MB))
     if config.calibration != Calibration.minmax and not clips:
         raise MyqasrError(f"calibration: {config.calibration} needs the clips (pass clips=...)")

@@ -142,7 +142,8 @@ def release_freed_memory() -> None:
 
 _libc = None
 # 2: a tied output projection is a layer of its own; 3: per-layer format costs; 4: `provenance` (where the statistics
-# were computed), costs optional (a phone computes no cost pass: `--allocator knapsack` then asks for host costs).
+# were computed), costs optional (a phone computes no cost pass: the default `auto` allocator then runs the paper's
+# walk, and `--allocator knapsack` asks for host costs).
 STATS_VERSION = "4"
 READABLE_VERSIONS = ("3", "4")
 COMPUTED_ON = ("host", "phone")
