@@ -29,13 +29,16 @@ from benchmarks.personalization import (DEFAULT_VOICES, DEFAULT_WORK, USERS, Tra
 from benchmarks.personalization_methods import panel_budgets, planned, zones
 from benchmarks.personalization_report import pooled, score
 
-STATIC = "static_int8"
+
+def is_static(layer_plan) -> bool:
+    from myqasr.formats import Activation
+    return layer_plan.format.activation == Activation.static_int8
 
 
 def widened(scheme, margin: float):
     """`scheme` with every static activation scale (input and output) multiplied by `margin`."""
     layers = [replace(p, input_scale=p.input_scale * margin, output_scale=p.output_scale * margin)
-              if p.format.activation == STATIC else p for p in scheme.layers]
+              if is_static(p) else p for p in scheme.layers]
     return replace(scheme, layers=layers)
 
 
@@ -67,8 +70,7 @@ def run(a) -> dict:
                 torch.manual_seed(0)
                 for m in a.margins:
                     r[f"{m:g}"] = tr.scheme(widened(base, m), len(test))
-            r["conv_scales"] = {p.name: [p.input_scale, p.output_scale] for p in base.layers
-                                if p.format.activation == STATIC}
+            r["conv_scales"] = {p.name: [p.input_scale, p.output_scale] for p in base.layers if is_static(p)}
             rows[key(b)] = r
         per_user[u] = {"refs": done["refs"], "fp32": done["fp32"], "results": rows}
         print(f"[{time.perf_counter() - t0:6.0f} s] {u}", flush=True)

@@ -188,12 +188,12 @@ def budget_models(u, i, b, r, own, tr, out, cache, ctx, stats, data, args) -> No
             if m.endswith("-other"):
                 extra["partner"] = p
             r[m] = entry(schemes[m], tr.scheme(schemes[m], n_all), "all", extra)
-    if i in args.random_budgets and u in args.secondary_users and "random-s0" not in r:
+    wanted = secondary_markers(u, i, args)
+    if "random-s0" in wanted and "random-s0" not in r:
         for seed in RANDOM_SEEDS:
             s = random_scheme(loaded, stats[u], b, seed)
             r[f"random-s{seed}"] = entry(s, tr.scheme(s, n_sub), "subset")
-    if (i in args.calibration_budgets and u in args.calibration_users and u in args.secondary_users
-            and "cal-auto" not in r):
+    if "cal-auto" in wanted and "cal-auto" not in r:
         t = time.perf_counter()
         chosen = auto_scheme(loaded, stats[u], b, data[u]["calib"], cache)
         out["auto"][key(b)] = {**chosen.calibration, "seconds": round(time.perf_counter() - t, 1)}
@@ -204,15 +204,20 @@ def budget_models(u, i, b, r, own, tr, out, cache, ctx, stats, data, args) -> No
         r["cal-auto"] = entry(chosen, tr.scheme(chosen, n_sub), "subset", {"chosen": chosen.calibration["chosen"]})
 
 
+def secondary_markers(u: str, i: int, args) -> list[str]:
+    """The secondary method groups user u gets at budget index i, each named by the model that marks it done:
+    "random-s0" (random costs) and "cal-auto" (the calibrations)."""
+    if u not in args.secondary_users:
+        return []
+    return ((["random-s0"] if i in args.random_budgets else []) +
+            (["cal-auto"] if i in args.calibration_budgets and u in args.calibration_users else []))
+
+
 def missing_models(done: dict, budgets: list[float], u: str, args) -> bool:
     """Whether a checkpointed user lacks a model this run asks for: a core model at some budget (the panel's methods
     grew since), or a secondary one (random costs, calibrations) of a secondary user."""
-    want = [(b, m) for b in budgets for m in CORE]
-    if u in args.secondary_users:
-        want += [(budgets[i], "random-s0") for i in args.random_budgets if i < len(budgets)]
-        if u in args.calibration_users:
-            want += [(budgets[i], "cal-auto") for i in args.calibration_budgets if i < len(budgets)]
-    return any(m not in done["results"].get(key(b), {}) for b, m in want)
+    return any(m not in done["results"].get(key(b), {})
+               for i, b in enumerate(budgets) for m in CORE + secondary_markers(u, i, args))
 
 
 def _minmax():

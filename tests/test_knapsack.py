@@ -196,11 +196,12 @@ def test_default_allocator_is_the_knapsack_unless_the_statistics_hold_no_costs(e
     assert PlanConfig().allocator == "auto" and needs_costs(PlanConfig())
     assert not needs_costs(PlanConfig(allocator="myqasr"))
     formats = lambda s: {p.name: p.format.name for p in s.layers}                 # noqa: E731
+    by_default = {}
     for stats, ran in ((user_stats, "knapsack"), (phone, "myqasr")):
-        by_default = plan(embedded, stats, 45.0)
-        assert by_default.allocation["allocator"] == ran
-        assert formats(by_default) == formats(plan(embedded, stats, 45.0, PlanConfig(allocator=ran)))
-    assert formats(plan(embedded, phone, 45.0)) != formats(plan(embedded, user_stats, 45.0))
+        by_default[ran] = plan(embedded, stats, 45.0)
+        assert by_default[ran].allocation["allocator"] == ran
+        assert formats(by_default[ran]) == formats(plan(embedded, stats, 45.0, PlanConfig(allocator=ran)))
+    assert formats(by_default["myqasr"]) != formats(by_default["knapsack"])
 
 
 # --------------------------------------------------------------------------------------------- the guard

@@ -348,13 +348,14 @@ class FleetWorker:
             common = {"pid": os.getpid(), "host": socket.gethostname()}
             try:
                 config = PlanConfig(**job.config)
-                if not job.user.clips and config.calibration.value not in ("minmax", "auto"):
-                    raise MyqasrError(f"calibration: {config.calibration.value} needs the user's clips; user "
-                                      f"{job.user.user} has only a statistics file")
+                if not job.user.clips:           # only a statistics file: the clips at hand are the verification
+                    if config.calibration.value == "auto":                   # set, not this user's: no guard
+                        config = dataclasses.replace(config, calibration="minmax")
+                    elif config.calibration.value != "minmax":
+                        raise MyqasrError(f"calibration: {config.calibration.value} needs the user's clips; user "
+                                          f"{job.user.user} has only a statistics file")
                 with contextlib.redirect_stdout(io.StringIO()):
                     clips, stats, stats_s, source = self.user_inputs(job.user, out)
-                if not job.user.clips and config.calibration.value == "auto":     # the clips are the verification
-                    config = dataclasses.replace(config, calibration="minmax")   # set, not this user's: no guard
             except MyqasrError as e:
                 return [failed_record(job.user.user, b, k, getattr(e, "stage", "inputs"), one_line(e), **common)
                         for b, k in job.budgets]

@@ -68,7 +68,7 @@ def compute_statistics(loaded, clips, progress: bool = True, config: PlanConfig 
 
 
 def needs_costs(config: PlanConfig) -> bool:
-    """Whether planning with `config` reads the cost pass (only the knapsack does; it takes ~2/3 of the pass)."""
+    """Whether planning with `config` reads the cost pass (the knapsack, also as `auto`; ~2/3 of the pass)."""
     return config.allocator in (Allocator.knapsack, Allocator.auto)
 
 
